@@ -1,0 +1,86 @@
+"""Scene generator and task texts: determinism, masks that agree with the object list, upstream formats."""
+import re
+
+import numpy as np
+
+from omg_llava.config import SCENE_CLASSES
+from scenes import make_scene
+from scenes.generate import RGB
+from scenes.texts import (GCG_QUESTIONS, REGION_SEG_ANSWER, SEG_QUESTIONS, TASKS, caption_text, gcg, multi_turn,
+                          refer, referring_name, region, tokenizer_corpus)
+
+SEEDS = range(12)
+
+
+def test_same_seed_same_scene():
+    a, b = make_scene(5, max_side=128), make_scene(5, max_side=128)
+    assert np.array_equal(np.asarray(a.image), np.asarray(b.image))
+    assert np.array_equal(a.masks, b.masks) and a.objects == b.objects
+    assert a.objects != make_scene(6, max_side=128).objects or a.size != make_scene(6, max_side=128).size
+
+
+def test_real_sizes_and_model_size():
+    for s in SEEDS:
+        w, h = make_scene(s).size
+        assert 200 <= min(w, h) and max(w, h) <= 1200
+        assert max(make_scene(s, max_side=96).size) == 96
+
+
+def test_masks_match_objects():
+    for s in SEEDS:
+        scene = make_scene(s, max_side=160)
+        n = len(scene.objects)
+        assert 1 <= n <= 4 and scene.masks.shape == (n, scene.size[1], scene.size[0])
+        assert scene.masks.sum(0).max() <= 1, "visible parts must not overlap"
+        img = np.asarray(scene.image).astype(int)
+        for m, obj in zip(scene.masks, scene.objects):
+            ys, xs = np.nonzero(m)
+            assert obj.bbox == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) and obj.area == m.sum()
+            assert np.abs(img[m].mean(0) - RGB[obj.colour]).max() <= 13, "pixels under a mask have its colour"
+            assert SCENE_CLASSES[obj.class_id] == obj.name
+
+
+def test_texts_use_upstream_formats():
+    for s in SEEDS:
+        scene, rng = make_scene(s, max_side=128), np.random.default_rng(s)
+        g = gcg(scene, rng)
+        assert g.turns[0][0] in GCG_QUESTIONS
+        phrases = re.findall(r"<p> (.*?) </p> \[SEG\]", g.turns[0][1])
+        assert phrases == [scene.objects[i].name for i in g.seg_objects]
+        assert sorted(g.seg_objects) == list(range(len(scene.objects)))
+        assert re.sub(r"<p> | </p> \[SEG\]", "", g.turns[0][1]) == caption_text(scene)
+        r = refer(scene, rng)
+        if r is not None:
+            name = referring_name(scene, r.seg_objects[0])
+            assert r.turns[0][1] == f"<p> {name.capitalize()} </p> [SEG]."
+            assert any(r.turns[0][0] == t.format(x=name if "the {x}" in t else f"the {name}") for t in SEG_QUESTIONS)
+
+
+def test_ambiguous_targets_are_disambiguated_or_skipped():
+    for s in range(200):
+        scene = make_scene(s, max_side=64)
+        names = [referring_name(scene, i) for i in range(len(scene.objects))]
+        given = [n for n in names if n is not None]
+        assert len(given) == len(set(given))
+
+
+def test_region_prompts_mark_their_object():
+    scene, rng = make_scene(3, max_side=128, num_objects=3), np.random.default_rng(0)
+    for kind, token in (("point", "<mark>"), ("box", "<region>")):
+        sample = region(scene, rng, kind=kind, i=1, follow_up=True)
+        assert "region1 " + token in sample.turns[0][0]
+        assert sample.turns[0][1] == f"Region1 is {'an' if scene.objects[1].colour == 'orange' else 'a'} {scene.objects[1].name}."
+        assert sample.turns[1][1] == REGION_SEG_ANSWER and sample.seg_objects == [1]
+    x, y = region(scene, rng, kind="point", i=1).prompts[0].point
+    assert scene.masks[1][y, x]
+
+
+def test_every_task_and_corpus():
+    scene, rng = make_scene(1, max_side=128), np.random.default_rng(1)
+    for name, task in TASKS.items():
+        sample = task(scene, rng)
+        assert sample is None or (sample.task == name and all(q and a for q, a in sample.turns))
+    m = multi_turn(scene, rng)
+    assert len(m.turns) >= 3 and sum(a.count("[SEG]") for _, a in m.turns) == len(m.seg_objects)
+    lines = tokenizer_corpus(num_scenes=5)
+    assert any("[SEG]" in l for l in lines) and any("<mark>" in l for l in lines)
