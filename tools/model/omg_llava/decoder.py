@@ -160,6 +160,7 @@ class PanopticHead(nn.Module):
             x = torch.where(is_box & outside[:, None], torch.full_like(x, -100.0), x)
             step = self.image_size // h  # nearest resize with the floor rule, exact for integer ratios
             outside_region = regions[:, None, ::step, ::step] < 0.5
-            return torch.where(is_region, outside_region, x.sigmoid() < 0.5)
+            # logical ops, not a bool Where: onnxruntime has no bool Where kernel
+            return (is_region & outside_region) | (~is_region & (x.sigmoid() < 0.5))
 
         return block
