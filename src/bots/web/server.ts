@@ -1,0 +1,32 @@
+// The local playground: one fastify app with the static page, the JSON API and the operations endpoints.
+// Errors leave as { error: { code, message } } with the catalogue's user message; unknown ones are logged, never shown.
+import multipart from '@fastify/multipart';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from '../../log.js';
+import { omgError, isOmgError } from '../../errors.js';
+import { registerApi, type ApiDeps } from './api.js';
+import { toHttpError } from './http-errors.js';
+import { registerOps, type OpsDeps } from './ops.js';
+import { registerStatic } from './static.js';
+import { Uploads } from './uploads.js';
+
+export interface WebDeps extends Omit<ApiDeps, 'uploads'>, Partial<OpsDeps> {
+  logger?: Logger;
+}
+
+/** Builds the playground app; `ops` is mounted too unless /healthz and /metrics are served on their own port. */
+export async function buildWebServer(deps: WebDeps): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: deps.logger, bodyLimit: 64 * 1024 });
+  await app.register(multipart);
+  app.setErrorHandler((err, req, reply) => {
+    // fastify's own 4xx (bad JSON, wrong content type, body too large) are the client's mistakes, told as such.
+    const clientError = !isOmgError(err) && typeof err.statusCode === 'number' && err.statusCode < 500;
+    const http = toHttpError(clientError ? omgError('OMG_ERR_BAD_REQUEST', { correction: `Bad request: ${err.message}.` }) : err);
+    if (http.error.code === 'OMG_ERR_INTERNAL') req.log.error({ err }, 'request failed');
+    return reply.code(http.status).send(http.body);
+  });
+  registerStatic(app);
+  registerApi(app, { service: deps.service, limits: deps.limits, uploads: new Uploads() });
+  if (deps.registry && deps.health) registerOps(app, { registry: deps.registry, health: deps.health });
+  return app;
+}
