@@ -348,7 +348,7 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 async function parseBody(req: IncomingMessage, raw: Buffer): Promise<{ body: any; files: RecordedFile[] }> {
   const type = req.headers['content-type'] ?? '';
   if (type.startsWith('multipart/form-data')) {
-    const form = await new Response(raw, { headers: { 'content-type': type } }).formData();
+    const form = await new Response(new Uint8Array(raw), { headers: { 'content-type': type } }).formData();
     const files: RecordedFile[] = [];
     let body: any = {};
     for (const [field, value] of form.entries()) {

@@ -205,7 +205,7 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 async function parseArgs(req: IncomingMessage, raw: Buffer): Promise<{ args: Record<string, any>; files: ApiCall['files'] }> {
   const type = req.headers['content-type'] ?? '';
   if (type.startsWith('multipart/form-data')) {
-    const form = await new Response(raw, { headers: { 'content-type': type } }).formData();
+    const form = await new Response(new Uint8Array(raw), { headers: { 'content-type': type } }).formData();
     const args: Record<string, any> = {};
     const files: ApiCall['files'] = [];
     for (const [key, value] of form.entries()) {
