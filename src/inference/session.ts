@@ -32,6 +32,7 @@ const INPUT_TYPES: Record<string, Tensor['type']> = { float32: 'float32', int64:
 export class GraphSession {
   private constructor(
     readonly spec: GraphSpec,
+    readonly provider: 'cpu' | 'cuda', // the execution provider actually in use
     private readonly session: ort.InferenceSession,
   ) {}
 
@@ -43,9 +44,10 @@ export class GraphSession {
       ...(opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
     };
     const open = (ep: 'cpu' | 'cuda') => ort.InferenceSession.create(path, { ...base, executionProviders: [ep] });
+    const ep = provider === 'cpu' ? 'cpu' : 'cuda';
     let session: ort.InferenceSession;
     try {
-      session = await open(provider === 'cpu' ? 'cpu' : 'cuda');
+      session = await open(ep);
     } catch (err) {
       if (provider === 'cpu') throw omgError('OMG_ERR_BUNDLE_LOAD', { reason: `${spec.file} failed to load: ${String(err)}` }, err);
       if (provider === 'cuda') throw omgError('OMG_ERR_PROVIDER', { provider: 'cuda', reason: String(err) }, err);
@@ -53,7 +55,7 @@ export class GraphSession {
       return GraphSession.create(path, spec, { ...opts, provider: 'cpu' });
     }
     checkGraphNames(spec, session.inputNames, session.outputNames);
-    return new GraphSession(spec, session);
+    return new GraphSession(spec, ep, session);
   }
 
   get inputNames(): readonly string[] { return this.session.inputNames; }

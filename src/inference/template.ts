@@ -115,6 +115,11 @@ export class ChatTokenizer {
     return ids.reduce((n, id) => n + (id === t.region || id === t.mark ? 1 : 0), 0);
   }
 
+  /** Every added token's text (to strip from answers). */
+  specialStrings(): string[] {
+    return this.specials.map(([s]) => s);
+  }
+
   /** ids -> text with special tokens kept (the raw answer). */
   decode(ids: readonly number[]): string {
     return this.full.decode([...ids], { skip_special_tokens: false });

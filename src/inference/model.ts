@@ -1,0 +1,244 @@
+// The stateful façade over the stateless stages: OmgLlava.load() opens a bundle, conversation() runs the image pass
+// once (cached by image hash), and Chat.ask() reuses the image features and the KV prefix of earlier turns.
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { omgError } from '../errors.js';
+import { parseAnswer, type AnswerTags, type Segment } from './answer.js';
+import { GRAPH_NAMES, readBundle, type GraphName, type Manifest } from './bundle.js';
+import { ByteLru, type CacheStats } from './caches.js';
+import { generate, KvCache, spliceEmbeds } from './generate.js';
+import { segmentEverything, type Region } from './panoptic.js';
+import { masksFromLogits } from './postprocess.js';
+import { decodeRgb, preprocess, type Geometry } from './preprocess.js';
+import { encodePrompts, resolvePrompt, type VisualPrompt } from './prompts.js';
+import { createSampler, type GenerationOptions } from './sampler.js';
+import { decodeSeg } from './seg.js';
+import { GraphSession, type Provider } from './session.js';
+import { ChatTokenizer, IMAGE_ID } from './template.js';
+import { imagePassBytes, runImagePass, type ImagePass } from './vision.js';
+
+export interface LoadOptions { provider?: Provider; threads?: number; imageCacheBytes?: number; kvCacheBytes?: number; warn?: (msg: string) => void }
+export interface HistoryTurn { text: string; prompts?: VisualPrompt[]; raw: string } // to rebuild a chat (e.g. after a restart)
+export interface Timings { [stage: string]: number } // ms per stage, plus decodeTokens (a count)
+export interface Answer {
+  text: string; raw: string; segments: Segment[];
+  usage: { promptTokens: number; newTokens: number; cachedTokens: number };
+  timings: Timings;
+}
+export interface AskOptions {
+  prompts?: VisualPrompt[]; signal?: AbortSignal; onToken?: (delta: string) => void; generation?: Partial<GenerationOptions>;
+}
+export interface ModelStats { imageCache: CacheStats; kvCache: CacheStats }
+
+const MiB = 1 << 20;
+
+/** Serialises model work: one turn at a time keeps the caches consistent and the cores for one graph run. */
+class Mutex {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+interface CachedImage { pass: ImagePass; geometry: Geometry }
+interface KvEntry { fed: number[]; cache: KvCache } // fed: the ids whose keys/values the cache holds
+
+/** One conversation's state at the id level: history ids (IMAGE_ID for the image block) and its visual prompts. */
+interface ChatState {
+  id: string; image: Uint8Array; hash: string; geometry: Geometry;
+  ids: number[]; prompts: VisualPrompt[]; promptEmbeds: Float32Array[]; // one [D] per prompt placeholder, in order
+}
+
+const isPrefix = (a: readonly number[], b: readonly number[]) => a.length <= b.length && a.every((v, i) => v === b[i]);
+
+export class Chat {
+  /** @internal Created by OmgLlava.conversation(). */
+  constructor(private readonly model: OmgLlava, private readonly state: ChatState) {}
+
+  get id(): string { return this.state.id; }
+
+  /** One turn: the question may hold <region>/<mark> placeholders, filled by `prompts` in order. */
+  ask(text: string, opts: AskOptions = {}): Promise<Answer> { return this.model.runTurn(this.state, text, opts); }
+
+  /** Drops this conversation's KV cache. */
+  close(): void { this.model.closeChat(this.state.id); }
+}
+
+export class OmgLlava {
+  private readonly lock = new Mutex();
+  private readonly images: ByteLru<CachedImage>;
+  private readonly kv: ByteLru<KvEntry>;
+  private readonly tags: AnswerTags;
+  private chats = 0;
+  private disposed = false;
+
+  private constructor(
+    readonly manifest: Manifest,
+    readonly provider: Provider,
+    private readonly sessions: Record<GraphName, GraphSession>,
+    private readonly tokenizer: ChatTokenizer,
+    opts: LoadOptions,
+  ) {
+    this.images = new ByteLru((opts.imageCacheBytes ?? 512 * MiB), (v) => imagePassBytes(v.pass));
+    this.kv = new ByteLru((opts.kvCacheBytes ?? 1024 * MiB), (v) => v.cache.bytes() + v.fed.length * 8);
+    const t = manifest.config.tokens, name = (id: number) => tokenizer.decode([id]);
+    this.tags = { pOpen: name(t.p_open), pClose: name(t.p_close), seg: name(t.seg), other: tokenizer.specialStrings() };
+  }
+
+  /** Validates the bundle and opens its six graphs; `auto` resolves the provider once, on the first graph. */
+  static async load(dir: string, opts: LoadOptions = {}): Promise<OmgLlava> {
+    const bundle = await readBundle(dir);
+    const tokenizer = new ChatTokenizer(bundle.tokenizerJson, bundle.manifest.config);
+    let provider: Provider = opts.provider ?? 'cpu';
+    const sessions = {} as Record<GraphName, GraphSession>;
+    try {
+      for (const name of GRAPH_NAMES) {
+        const spec = bundle.graphs[name];
+        sessions[name] = await GraphSession.create(join(dir, spec.file), spec, { provider, threads: opts.threads, warn: opts.warn });
+        provider = sessions[name].provider;
+      }
+    } catch (err) {
+      await Promise.all(Object.values(sessions).map((s) => s.dispose()));
+      throw err;
+    }
+    return new OmgLlava(bundle.manifest, provider, sessions, tokenizer, opts);
+  }
+
+  private get config() { return this.manifest.config; }
+
+  private checkOpen(): void {
+    if (this.disposed) throw omgError('OMG_ERR_INTERNAL', { reason: 'the model was disposed; call OmgLlava.load() again' });
+  }
+
+  /** The image pass for encoded bytes, from the cache when this image was seen before. */
+  private async imagePass(image: Uint8Array, hash: string, time: (stage: string, ms: number) => void): Promise<CachedImage> {
+    const cached = this.images.get(hash);
+    if (cached) return cached;
+    const t0 = performance.now();
+    const pre = preprocess(await decodeRgb(image), this.config);
+    time('preprocess', performance.now() - t0);
+    const pass = await runImagePass(this.sessions.vision, this.sessions.prior, pre.pixelValues, this.config, time);
+    const entry = { pass, geometry: pre.geometry };
+    this.images.set(hash, entry);
+    return entry;
+  }
+
+  /** Starts a conversation about an image (encoded bytes), optionally rebuilding earlier turns. */
+  conversation(image: Uint8Array, history: HistoryTurn[] = []): Promise<Chat> {
+    return this.lock.run(async () => {
+      this.checkOpen();
+      const hash = createHash('sha256').update(image).digest('hex');
+      const { geometry } = await this.imagePass(image, hash, () => undefined);
+      const state: ChatState = { id: `chat-${++this.chats}`, image, hash, geometry, ids: [], prompts: [], promptEmbeds: [] };
+      for (const turn of history) {
+        const turnIds = this.turnIds(state, turn.text, turn.prompts ?? []);
+        state.ids.push(...turnIds, ...this.tokenizer.closeAnswer(this.tokenizer.encodeTrusted(turn.raw)));
+        state.prompts.push(...(turn.prompts ?? []).map((p) => resolvePrompt(p, geometry)));
+      }
+      return new Chat(this, state);
+    });
+  }
+
+  /** The ids of a new turn, checking that placeholders and prompts match. */
+  private turnIds(state: ChatState, text: string, prompts: VisualPrompt[]): number[] {
+    const ids = state.ids.length ? this.tokenizer.followUp(text) : this.tokenizer.firstTurn(text);
+    const placeholders = this.tokenizer.placeholders(ids);
+    if (placeholders !== prompts.length) throw omgError('OMG_ERR_PROMPT_MISMATCH', { placeholders, prompts: prompts.length });
+    return ids;
+  }
+
+  /** @internal Chat.ask(): prompts -> splice -> generate -> [SEG] masks -> answer; commits the turn only on success. */
+  runTurn(state: ChatState, text: string, opts: AskOptions): Promise<Answer> {
+    return this.lock.run(async () => {
+      this.checkOpen();
+      if (opts.signal?.aborted) throw omgError('OMG_ERR_CANCELLED');
+      const timings: Timings = {};
+      const time = (stage: string, ms: number) => { timings[stage] = (timings[stage] ?? 0) + ms; };
+      const { pass, geometry } = await this.imagePass(state.image, state.hash, time);
+      const prompts = (opts.prompts ?? []).map((p) => resolvePrompt(p, geometry));
+      const turnIds = this.turnIds(state, text, prompts);
+      const allPrompts = [...state.prompts, ...prompts];
+
+      let t0 = performance.now();
+      const missing = allPrompts.slice(state.promptEmbeds.length);
+      const d = this.config.llm.hidden_size;
+      const encoded = await encodePrompts(this.sessions.prompt, pass.features, missing, geometry); // [N,D]
+      const promptEmbeds = [...state.promptEmbeds, ...missing.map((_, i) => encoded.slice(i * d, (i + 1) * d))];
+      time('prompts', performance.now() - t0);
+
+      // Reuse the KV cache when it holds a prefix of this turn's ids; prefill only the rest.
+      const full = [...state.ids, ...turnIds];
+      const kv = this.kv.get(state.id);
+      const reuse = kv !== undefined && isPrefix(kv.fed, full);
+      const start = reuse ? kv.fed.length : 0;
+      const cache = reuse ? kv.cache : KvCache.empty(this.sessions.llm, this.config);
+      const inputsEmbeds = await spliceEmbeds(this.sessions.embed, full.slice(start),
+        this.tokenizer.placeholders(full.slice(0, start)), { block: pass.block, prompts: promptEmbeds }, this.config);
+
+      const g = this.config.generation;
+      const gen: GenerationOptions = {
+        maxNewTokens: g.max_new_tokens, doSample: g.do_sample, temperature: g.temperature, topK: g.top_k, topP: g.top_p, seed: 0,
+        ...opts.generation,
+      };
+      const out = await generate({
+        llm: this.sessions.llm, embed: this.sessions.embed, tokenizer: this.tokenizer, config: this.config,
+        cache, inputsEmbeds, sampler: createSampler(gen), maxNewTokens: gen.maxNewTokens, signal: opts.signal, onToken: opts.onToken,
+      });
+      time('prefill', out.prefillMs);
+      time('decode', out.decodeMs);
+      timings.decodeTokens = out.ids.length;
+
+      t0 = performance.now();
+      const logits = await decodeSeg(this.sessions.seg, pass.features, out.segHidden, this.config); // [N,1,M,M]
+      time('seg', performance.now() - t0);
+      t0 = performance.now();
+      const masks = masksFromLogits(logits, this.config.mask_size, geometry);
+      const answerIds = this.tokenizer.stopIds.has(out.ids[out.ids.length - 1]!) ? out.ids.slice(0, -1) : out.ids;
+      const raw = this.tokenizer.decode(answerIds);
+      const { text: clean, segments } = parseAnswer(raw, masks, this.tags);
+      time('postprocess', performance.now() - t0);
+
+      state.ids = [...full, ...this.tokenizer.closeAnswer(out.ids)];
+      state.prompts = allPrompts;
+      state.promptEmbeds = promptEmbeds;
+      this.kv.set(state.id, { fed: [...full, ...out.ids.slice(0, -1)], cache: out.cache });
+      const positions = full.length + (full.includes(IMAGE_ID) ? pass.blockLength - 1 : 0);
+      return {
+        text: clean, raw, segments, timings,
+        usage: { promptTokens: positions, newTokens: out.ids.length, cachedTokens: cache.seqLength() },
+      };
+    });
+  }
+
+  /** @internal Chat.close(). */
+  closeChat(id: string): void { this.kv.delete(id); }
+
+  /** Panoptic regions from the image pass alone, numbered 1..n by decreasing area. */
+  segmentEverything(image: Uint8Array): Promise<{ regions: Region[]; timings: Timings }> {
+    return this.lock.run(async () => {
+      this.checkOpen();
+      const timings: Timings = {};
+      const time = (stage: string, ms: number) => { timings[stage] = (timings[stage] ?? 0) + ms; };
+      const hash = createHash('sha256').update(image).digest('hex');
+      const { pass, geometry } = await this.imagePass(image, hash, time);
+      const t0 = performance.now();
+      const regions = segmentEverything(pass.features, this.config, geometry);
+      time('postprocess', performance.now() - t0);
+      return { regions, timings };
+    });
+  }
+
+  stats(): ModelStats {
+    return { imageCache: this.images.stats(), kvCache: this.kv.stats() };
+  }
+
+  dispose(): Promise<void> {
+    return this.lock.run(async () => {
+      if (this.disposed) return;
+      this.disposed = true;
+      await Promise.all(Object.values(this.sessions).map((s) => s.dispose()));
+    });
+  }
+}
