@@ -90,7 +90,8 @@ export const catalogue = {
     retryable: false,
   },
   OMG_ERR_RATE_LIMITED: {
-    message: () => 'You are sending requests too quickly. Please wait a moment.',
+    message: (d) =>
+      `You are sending requests too quickly. ${typeof d.retryAfterS === 'number' ? `Please try again in ${d.retryAfterS} s.` : 'Please wait a moment.'}`,
     retryable: false,
   },
   OMG_ERR_FORBIDDEN: {
