@@ -1,0 +1,92 @@
+// Slash commands and button presses. Checks that can fail fast (allow-list, rate limit, attachment caps) answer
+// with an ephemeral notice before anything is deferred; the turn itself runs like a mention's.
+import { MessageFlags, type ButtonInteraction, type ChatInputCommandInteraction, type Interaction, type Message } from 'discord.js';
+import { isOmgError, omgError, toOmgError } from '../../errors.js';
+import { isAllowed } from './access.js';
+import { checkAttachment, fetchImage } from './attachments.js';
+import { parseButton } from './buttons.js';
+import { commandRequest } from './commands.js';
+import type { BotContext } from './context.js';
+import { InteractionSurface } from './surface.js';
+import { runTurn, type TurnInput } from './turn.js';
+
+export async function handleInteraction(ctx: BotContext, interaction: Interaction): Promise<void> {
+  if (!interaction.isChatInputCommand() && !interaction.isButton()) return;
+  if (!ctx.firstTime(interaction.id)) return;
+  try {
+    if (!isAllowed(ctx.config, placeOf(interaction))) throw omgError('OMG_ERR_FORBIDDEN');
+    if (interaction.isChatInputCommand()) await handleCommand(ctx, interaction);
+    else await handleButton(ctx, interaction);
+  } catch (err) {
+    const omg = toOmgError(err);
+    if (!isOmgError(err)) ctx.log.error({ err, interactionId: interaction.id }, 'discord: interaction failed');
+    const notice = { content: `⚠️ ${omg.userMessage}`, flags: MessageFlags.Ephemeral } as const;
+    const answer = interaction.deferred || interaction.replied ? interaction.followUp(notice) : interaction.reply(notice);
+    await answer.catch((replyErr: unknown) => ctx.log.warn({ err: replyErr }, 'discord: could not post the error notice'));
+  }
+}
+
+async function handleCommand(ctx: BotContext, interaction: ChatInputCommandInteraction): Promise<void> {
+  ctx.limiter.take(`discord:${interaction.user.id}`);
+  const { text, attachment } = commandRequest(interaction);
+  if (attachment) checkAttachment(attachment, ctx.config);
+  await interaction.deferReply();
+  const image = attachment ? await fetchImage(attachment, ctx.config) : undefined;
+  const channel = conversationChannel(interaction);
+  // A new image starts a conversation keyed by this interaction; without one, the user's latest conversation here.
+  const thread = image ? interaction.id : (ctx.chains.latestOf(interaction.channelId, interaction.user.id) ?? interaction.id);
+  ctx.chains.setLatest(interaction.channelId, interaction.user.id, thread);
+  await run(ctx, interaction, { eventId: interaction.id, userId: interaction.user.id, channel, thread, text, ...(image ? { image } : {}) });
+}
+
+async function handleButton(ctx: BotContext, interaction: ButtonInteraction): Promise<void> {
+  const press = parseButton(interaction.customId);
+  if (!press) return;
+  if (press.action === 'cancel') {
+    const owner = ctx.running.get(press.arg);
+    if (owner && owner !== interaction.user.id) {
+      throw omgError('OMG_ERR_BAD_REQUEST', { correction: 'Only the person who asked can cancel this.' });
+    }
+    await interaction.deferUpdate();
+    await ctx.service.cancel('discord', press.arg);
+    return;
+  }
+  ctx.limiter.take(`discord:${interaction.user.id}`);
+  await interaction.deferReply();
+  const { channel, thread } = await conversationOf(ctx, interaction.message);
+  await run(ctx, interaction, { eventId: interaction.id, userId: interaction.user.id, channel, thread, text: 'segment everything' });
+}
+
+async function run(ctx: BotContext, interaction: ChatInputCommandInteraction | ButtonInteraction, input: TurnInput): Promise<void> {
+  ctx.running.set(input.eventId, input.userId);
+  try {
+    const posted = await runTurn(ctx, input, new InteractionSurface(interaction));
+    // Replies to these messages continue this conversation (their own key would be the interaction's id).
+    for (const message of posted) ctx.chains.link(message.id, input.thread);
+  } finally {
+    ctx.running.delete(input.eventId);
+  }
+}
+
+/** The conversation a bot message belongs to: its thread, or its reply chain. */
+async function conversationOf(ctx: BotContext, message: Message): Promise<{ channel: string; thread: string }> {
+  const source = message.channel;
+  if (source.isThread()) return { channel: source.parentId ?? source.id, thread: source.id };
+  return { channel: message.channelId, thread: await ctx.chains.rootOf(message) };
+}
+
+function conversationChannel(interaction: ChatInputCommandInteraction): string {
+  const channel = interaction.channel;
+  return channel?.isThread() ? (channel.parentId ?? channel.id) : interaction.channelId;
+}
+
+function placeOf(interaction: ChatInputCommandInteraction | ButtonInteraction) {
+  const channel = interaction.channel;
+  const parentId = channel?.isThread() ? channel.parentId : null;
+  const roles = interaction.member?.roles;
+  return {
+    guildId: interaction.guildId,
+    channelIds: parentId ? [interaction.channelId, parentId] : [interaction.channelId],
+    roleIds: Array.isArray(roles) ? roles : roles ? [...roles.cache.keys()] : [],
+  };
+}
