@@ -19,6 +19,9 @@ export interface StoredTurn {
   raw?: string; // the model's raw answer, for the history of later turns
   answer?: string;
   regions?: number[]; // numbers of the masks this turn produced
+  segments?: { phrase: string; span: [number, number] | null }[]; // where each of those masks sits in the answer
+  overlay?: { hash: string; mime: 'image/png' | 'image/webp' }; // in the BlobStore
+  timings?: Record<string, number>;
   error?: string; // error code of a failed turn
   createdAt: number;
 }
