@@ -37,7 +37,6 @@ export class Pacer {
     this.timer = undefined;
     await this.chain;
     await new Promise((resolve) => setTimeout(resolve, this.waitMs()));
-    this.lastWriteAt = Date.now();
     return finalWrite();
   }
 
@@ -48,12 +47,14 @@ export class Pacer {
   private async writeLatest(): Promise<void> {
     if (this.closed || this.latest === null || this.latest === this.written) return;
     const text = this.latest;
-    this.lastWriteAt = Date.now();
     try {
       await this.write(text);
       this.written = text;
     } catch (err) {
       this.onError(err);
+    } finally {
+      // Counted from the end of a write, so the platform sees the interval even when a request was slow.
+      this.lastWriteAt = Date.now();
     }
   }
 }

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 
 export interface RecordedFile { field: string; name: string; contentType: string; bytes: Uint8Array }
-export interface RestCall { method: string; path: string; body: any; files: RecordedFile[]; status: number }
+export interface RestCall { method: string; path: string; body: any; files: RecordedFile[]; status: number; at: number }
 interface Failure { method: string; path: RegExp; status: number; retryAfter?: number; afterHandling?: boolean; times: number }
 
 export const BOT_ID = '100000000000000001';
@@ -43,6 +43,8 @@ export class FakeDiscord {
   /** Resolves once a client has identified and received READY + GUILD_CREATE. */
   readonly ready = new Promise<void>((resolve) => { this.identified = resolve; });
   identifyCount = 0;
+  /** Attachment downloads served by the fake CDN. */
+  cdnDownloads = 0;
   port = 0;
 
   /** Starts the fake on 127.0.0.1 with an ephemeral port. */
@@ -132,6 +134,7 @@ export class FakeDiscord {
       ...body,
     };
     this.interactionChannels.set(interaction.token, channelId);
+    this.interactionIds.set(interaction.token, interaction.id);
     this.dispatch('INTERACTION_CREATE', interaction);
     return interaction;
   }
@@ -204,7 +207,7 @@ export class FakeDiscord {
     const path = decodeURIComponent(url.pathname).replace(/^\/api\/v\d+/, '');
     const method = req.method ?? 'GET';
     const { body, files } = await parseBody(req, raw);
-    const call: RestCall = { method, path, body, files, status: 0 };
+    const call: RestCall = { method, path, body, files, status: 0, at: Date.now() };
     this.calls.push(call);
     const failure = this.failures.find((f) => f.times > 0 && f.method === method && f.path.test(path));
     if (failure) failure.times--;
@@ -260,7 +263,9 @@ export class FakeDiscord {
     }
     if (method === 'POST' && (m = path.match(/^\/webhooks\/\d+\/([^/]+)$/))) {
       const channelId = this.interactionChannels.get(m[1]!) ?? CHANNEL_ID;
-      return [200, this.createMessage(channelId, body, files)];
+      const message = this.createMessage(channelId, body, files);
+      message.interaction_metadata = { id: this.interactionIds.get(m[1]!), type: 2, user: botUser, authorizing_integration_owners: {} };
+      return [200, message];
     }
     if (method === 'GET' && (m = path.match(/^\/channels\/(\d+)$/))) {
       const channel = this.channels.get(m[1]!);
@@ -271,12 +276,14 @@ export class FakeDiscord {
 
   private readonly originals = new Map<string, string>();            // interaction token -> original response message id
   private readonly interactionChannels = new Map<string, string>();  // interaction token -> channel id
+  private readonly interactionIds = new Map<string, string>();       // interaction token -> interaction id
 
   private interactionCallback(token: string, body: any, files: RecordedFile[]): any {
     const channelId = this.interactionChannels.get(token) ?? CHANNEL_ID;
     // 4 = reply, 5 = deferred reply: both create the original response message; 6/7 act on the button's message.
     if (body.type !== 4 && body.type !== 5) return null;
     const message = this.createMessage(channelId, body.data ?? {}, files, body.type === 5 ? 128 : 0);
+    message.interaction_metadata = { id: this.interactionIds.get(token), type: 2, user: botUser, authorizing_integration_owners: {} };
     this.originals.set(token, message.id);
     return message;
   }
@@ -330,6 +337,7 @@ export class FakeDiscord {
   private serveFile(path: string, res: ServerResponse): void {
     const file = this.files.get(path);
     if (!file) { res.writeHead(404).end(); return; }
+    this.cdnDownloads++;
     if (file.contentType === 'redirect') { res.writeHead(302, { location: new TextDecoder().decode(file.bytes) }).end(); return; }
     res.writeHead(200, { 'content-type': file.contentType, 'content-length': file.bytes.length }).end(file.bytes);
   }

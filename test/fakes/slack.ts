@@ -11,7 +11,7 @@ export const BOT_USER_ID = 'UBOT00001';
 export const TEAM_ID = 'TFAKE0001';
 export const CHANNEL = 'CFAKE0001';
 
-export interface ApiCall { method: string; args: Record<string, any>; files: { name: string; bytes: Uint8Array }[]; status: number }
+export interface ApiCall { method: string; args: Record<string, any>; files: { name: string; bytes: Uint8Array }[]; status: number; at: number }
 export interface SlackMessage { channel: string; ts: string; thread_ts?: string; text: string; blocks?: any[]; updates: number; files: string[] }
 interface Failure { method: string; status: number; retryAfter?: number; times: number }
 
@@ -20,7 +20,9 @@ export class FakeSlack {
   readonly messages: SlackMessage[] = [];
   readonly uploads = new Map<string, { filename: string; bytes?: Uint8Array }>();  // file id -> upload
   private readonly server = createServer((req, res) => void this.handle(req, res));
-  private readonly files = new Map<string, { bytes: Uint8Array; mimetype: string }>();
+  private readonly files = new Map<string, { bytes: Uint8Array; mimetype: string; denied: boolean }>();
+  /** File downloads served by the files host (sign-in pages included). */
+  fileDownloads = 0;
   private readonly failures: Failure[] = [];
   private readonly listeners = new Set<() => void>();
   private counter = 0;
@@ -49,10 +51,11 @@ export class FakeSlack {
   }
 
   /** Serves bytes on the files host and returns the file object Slack puts in events. */
-  file(name: string, bytes: Uint8Array, mimetype: string, opts: { size?: number; width?: number; height?: number } = {}) {
+  /** `denied` serves the sign-in page even with the bot token, as for a file the app cannot see. */
+  file(name: string, bytes: Uint8Array, mimetype: string, opts: { size?: number; width?: number; height?: number; denied?: boolean } = {}) {
     const id = `F${String(++this.counter).padStart(8, '0')}`;
     const url = `http://${this.filesHost}/files-pri/${TEAM_ID}-${id}/${name}`;
-    this.files.set(new URL(url).pathname, { bytes, mimetype });
+    this.files.set(new URL(url).pathname, { bytes, mimetype, denied: opts.denied ?? false });
     return { id, name, title: name, mimetype, filetype: name.split('.').pop(), size: opts.size ?? bytes.length,
       url_private: url, url_private_download: `${url}?download=1`, original_w: opts.width, original_h: opts.height };
   }
@@ -90,7 +93,7 @@ export class FakeSlack {
     if (url.pathname.startsWith('/upload/')) return this.receiveUpload(req, url.pathname.slice('/upload/'.length), raw, res);
     const method = url.pathname.replace(/^\/api\//, '');
     const { args, files } = await parseArgs(req, raw);
-    const call: ApiCall = { method, args, files, status: 200 };
+    const call: ApiCall = { method, args, files, status: 200, at: Date.now() };
     this.calls.push(call);
     const failure = this.failures.find((f) => f.times > 0 && f.method === method);
     if (failure) {
@@ -156,8 +159,9 @@ export class FakeSlack {
   private serveFile(req: IncomingMessage, path: string, res: ServerResponse): void {
     const file = this.files.get(path);
     if (!file) { res.writeHead(404).end(); return; }
-    // Without the bot token Slack answers its HTML sign-in page with status 200, not an error.
-    if (req.headers.authorization !== `Bearer ${BOT_TOKEN}`) {
+    this.fileDownloads++;
+    // Without access Slack answers its HTML sign-in page with status 200, not an error.
+    if (file.denied || req.headers.authorization !== `Bearer ${BOT_TOKEN}`) {
       res.writeHead(200, { 'content-type': 'text/html' }).end('<!DOCTYPE html><html><body>Sign in to Slack</body></html>');
       return;
     }

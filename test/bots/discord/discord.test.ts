@@ -1,0 +1,167 @@
+// The Discord adapter end to end: the real discord.js client against the loopback fake Discord (REST, gateway,
+// CDN), and a real TurnService whose worker is a scripted double (test/fakes/turn-service.ts).
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDiscord, type DiscordBot } from '../../../src/bots/discord/index.js';
+import { loadConfig } from '../../../src/config.js';
+import { createLogger } from '../../../src/log.js';
+import { jobIdFor } from '../../../src/queue/job.js';
+import { BOT_ID, CHANNEL_ID, FakeDiscord, GUILD_ID, user } from '../../fakes/discord.js';
+import { ANSWER, testService } from '../../fakes/turn-service.js';
+
+const alice = user('700000000000000001', 'alice');
+const MAX_IMAGE_BYTES = 500_000;
+const EPHEMERAL = 64;
+
+let fake: FakeDiscord;
+let bot: DiscordBot;
+let png: Uint8Array;
+const { service, worker } = testService({ tokenMs: 150 }); // ~1.2 s per answer: long enough to stream
+
+function config(env: Record<string, string> = {}) {
+  return loadConfig({
+    LOG_LEVEL: 'silent', DISCORD_TOKEN: 'fake-token', DISCORD_APPLICATION_ID: BOT_ID, DISCORD_API_URL: fake.apiUrl,
+    DISCORD_CDN_HOSTS: fake.cdnHost, DISCORD_DEV_GUILD_ID: GUILD_ID, MAX_IMAGE_BYTES: String(MAX_IMAGE_BYTES),
+    RATE_LIMIT_PER_MIN: '5', ...env,
+  });
+}
+
+const mention = (text: string) => `<@${BOT_ID}> ${text}`;
+const posts = (channelId: string) => fake.calls.filter((c) => c.method === 'POST' && c.path === `/channels/${channelId}/messages`);
+/** The bot's answer in a channel once it carries the overlay. */
+const answerIn = (channelId: string, skip = 0) =>
+  fake.until(() => fake.botMessages(channelId).filter((m) => m.attachments.length > 0)[skip]);
+const errorIn = (channelId: string) => fake.until(() => fake.botMessages(channelId).find((m) => m.content.startsWith('⚠️')));
+
+beforeAll(async () => {
+  png = new Uint8Array(await sharp({ create: { width: 64, height: 48, channels: 3, background: '#cc2222' } }).png().toBuffer());
+  fake = await FakeDiscord.start();
+  const started = await startDiscord({ config: config(), service, log: createLogger(config()) });
+  if (!started) throw new Error('the Discord bot did not start');
+  bot = started;
+});
+
+afterAll(async () => {
+  await bot?.stop();
+  await fake?.close();
+});
+
+describe('Discord adapter', () => {
+  it('connects through GET /gateway/bot and registers the slash commands in the development guild', async () => {
+    expect(fake.calls[0]).toMatchObject({ method: 'GET', path: '/gateway/bot' });
+    const registration = await fake.until(() => fake.calls.find((c) => c.method === 'PUT'));
+    expect(registration.path).toBe(`/applications/${BOT_ID}/guilds/${GUILD_ID}/commands`);
+    expect(registration.body.map((c: { name: string }) => c.name)).toEqual(['ask', 'segment', 'caption', 'regions', 'describe']);
+    expect(registration.body[0].options[0]).toMatchObject({ name: 'image', type: 11, required: true });
+  });
+
+  it('answers a mention with an image in a new thread: grounded text, overlay, buttons; a thread message continues it', async () => {
+    const image = fake.attachment('scene.png', png, 'image/png', { width: 64, height: 48 });
+    const downloadsBefore = fake.cdnDownloads;
+    const asked = fake.sendMessage({ author: alice, content: mention('what is in the picture?'), mentionBot: true, attachments: [image] });
+
+    const answer = await answerIn(asked.id); // the thread takes the message's id
+    expect(fake.calls.some((c) => c.path === `/channels/${CHANNEL_ID}/messages/${asked.id}/threads`)).toBe(true);
+    expect(fake.calls.some((c) => c.path === `/channels/${asked.id}/typing`)).toBe(true);
+    expect(answer.content).toContain('🟧 **a red circle** (#1)');
+    expect(answer.content).toContain('There is');
+    expect(answer.attachments[0].filename).toBe('overlay.png');
+    const upload = fake.calls.find((c) => c.files.some((f) => f.name === 'overlay.png'))!;
+    expect(upload.files[0]!.bytes.subarray(1, 4)).toEqual(new Uint8Array([0x50, 0x4e, 0x47])); // PNG
+    const buttons = answer.components[0].components.map((b: { custom_id: string }) => b.custom_id);
+    expect(buttons).toEqual([expect.stringMatching(/^omg:masks:/), expect.stringMatching(/^omg:everything:/)]);
+    expect(fake.cdnDownloads).toBe(downloadsBefore + 1);
+
+    // Progress: the placeholder is posted once, then edited with the streamed text at most once a second.
+    const writes = fake.calls.filter((c) => (c.method === 'POST' && c.path === `/channels/${asked.id}/messages`)
+      || (c.method === 'PATCH' && c.path === `/channels/${asked.id}/messages/${answer.id}`));
+    expect(writes[0]!.method).toBe('POST');
+    expect(writes.some((w) => typeof w.body.content === 'string' && w.body.content.endsWith('▌'))).toBe(true);
+    for (let i = 1; i < writes.length; i++) expect(writes[i]!.at - writes[i - 1]!.at).toBeGreaterThanOrEqual(990);
+
+    // Follow-up in the thread: no mention, no image; the conversation's stored image is used.
+    const jobsBefore = worker.jobs.length;
+    fake.sendMessage({ author: alice, content: 'and where is it?', channelId: asked.id });
+    const second = await answerIn(asked.id, 1);
+    expect(second.content).toContain('(#2)'); // the second turn's mask is region #2 of the same conversation
+    expect(fake.cdnDownloads).toBe(downloadsBefore + 1);
+    const [first, next] = worker.jobs.slice(jobsBefore - 1);
+    expect(next!.conversationId).toBe(first!.conversationId);
+    expect(next!.image.hash).toBe(first!.image.hash);
+    expect(next!.history).toHaveLength(1);
+  });
+
+  it('runs a repeated interaction id once', async () => {
+    const image = fake.attachment('scene.png', png, 'image/png', { width: 64, height: 48 });
+    const options = [{ name: 'image', type: 11, value: image.id }, { name: 'target', type: 3, value: 'the red circle' }];
+    const first = fake.slashCommand({ author: alice, name: 'segment', options, attachments: [image] });
+    fake.slashCommand({ author: alice, name: 'segment', options, attachments: [image], id: first.id });
+    const answer = await fake.until(() => fake.botMessages().find((m) => m.interaction_metadata?.id === first.id && m.attachments.length > 0));
+    expect(answer.content).toContain('(#1)');
+    const callbacks = fake.calls.filter((c) => c.path.startsWith(`/interactions/${first.id}/`));
+    expect(callbacks).toHaveLength(1);
+    expect(worker.jobs.filter((j) => j.id === jobIdFor('discord', first.id))).toHaveLength(1);
+  });
+
+  it('gives clear replies for a non-image and for an oversized image, without downloading', async () => {
+    const downloadsBefore = fake.cdnDownloads;
+    const text = fake.attachment('notes.txt', new TextEncoder().encode('hello'), 'text/plain');
+    const first = fake.sendMessage({ author: user('700000000000000002', 'bob'), content: mention('what is this?'), mentionBot: true, attachments: [text] });
+    expect((await errorIn(CHANNEL_ID)).content).toMatch(/not a supported image/);
+    expect(fake.message(fake.botMessages(CHANNEL_ID).at(-1)!.id).message_reference.message_id).toBe(first.id);
+
+    const big = fake.attachment('huge.png', png, 'image/png', { width: 64, height: 48, bytes: MAX_IMAGE_BYTES + 1 });
+    fake.sendMessage({ author: user('700000000000000002', 'bob'), content: mention('and this?'), mentionBot: true, attachments: [big] });
+    const tooLarge = await fake.until(() => fake.botMessages(CHANNEL_ID).find((m) => /too large/.test(m.content)));
+    expect(tooLarge.content).toMatch(/^⚠️ The image is too large \(0\.5 MB\)/);
+    expect(fake.cdnDownloads).toBe(downloadsBefore);
+  });
+
+  it('refuses an attachment that redirects', async () => {
+    const moved = fake.redirectAttachment('moved.png', 'http://example.invalid/x.png');
+    fake.sendMessage({ author: user('700000000000000003', 'carol'), content: mention('look'), mentionBot: true, attachments: [moved] });
+    const reply = await fake.until(() => fake.botMessages(CHANNEL_ID).find((m) => /could not be downloaded/.test(m.content)));
+    expect(reply.content).toMatch(/^⚠️/);
+  });
+
+  it('answers a rate-limited user with an ephemeral "try again in N s"', async () => {
+    const dave = user('700000000000000004', 'dave');
+    const region = [{ name: 'region', type: 3, value: '#1' }];
+    for (let i = 0; i < 5; i++) fake.slashCommand({ author: dave, name: 'describe', options: region });
+    const limited = fake.slashCommand({ author: dave, name: 'describe', options: region });
+    const notice = await fake.until(() => fake.calls.find((c) => c.path.startsWith(`/interactions/${limited.id}/`)));
+    expect(notice.body.type).toBe(4); // an immediate reply, not a deferral
+    expect(notice.body.data.flags & EPHEMERAL).toBe(EPHEMERAL);
+    expect(notice.body.data.content).toMatch(/try again in \d+ s/);
+  });
+
+  it('waits out a 429 for its retry_after and posts once; a 5xx after the post does not post twice', async () => {
+    const image = fake.attachment('scene.png', png, 'image/png', { width: 64, height: 48 });
+    fake.fail('POST', /^\/channels\/\d+\/messages$/, 429, { retryAfter: 1 });
+    const asked = fake.sendMessage({ author: user('700000000000000005', 'frank'), content: mention('what?'), mentionBot: true, attachments: [image] });
+    await answerIn(asked.id);
+    const [limited, retried] = posts(asked.id);
+    expect(limited!.status).toBe(429);
+    expect(retried!.status).toBe(200);
+    expect(retried!.at - limited!.at).toBeGreaterThanOrEqual(1000);
+    expect(fake.botMessages(asked.id)).toHaveLength(1);
+
+    // Discord commits the message, then answers 500: discord.js retries with the same nonce, Discord dedupes.
+    fake.fail('POST', new RegExp(`^/channels/${asked.id}/messages$`), 500, { afterHandling: true });
+    fake.sendMessage({ author: user('700000000000000005', 'frank'), content: 'more please', channelId: asked.id });
+    await answerIn(asked.id, 1);
+    expect(posts(asked.id).filter((c) => c.status === 500)).toHaveLength(1);
+    expect(fake.botMessages(asked.id)).toHaveLength(2);
+  });
+
+  it('reports a refused token once and does not start', async () => {
+    const lines: string[] = [];
+    const log = createLogger(config({ LOG_LEVEL: 'info' }), { write: (line: string) => void lines.push(line) });
+    fake.fail('GET', /^\/gateway\/bot$/, 401);
+    const refused = await startDiscord({ config: config({ DISCORD_TOKEN: 'wrong-token' }), service, log });
+    expect(refused).toBeNull();
+    const errors = lines.filter((l) => JSON.parse(l).level >= 50);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain('DISCORD_TOKEN was refused');
+  });
+});
