@@ -84,13 +84,18 @@ def mask_center(region):
                 near |= reached[1 + dy:1 + dy + H, 1 + dx:1 + dx + W]
         ring += 1
         dist[(dist < 0) & near] = ring
-    weights = {(dy, dx): np.exp(-np.hypot(dy, dx) / 0.35) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx}
+    # Count orthogonal and diagonal neighbours one ring further out; weigh the integer counts so that equal
+    # neighbourhoods give bit-identical sums (a tie then falls to row-major order).
     padded = np.pad(dist, 1, constant_values=-1)
-    outer = np.zeros(dist.shape)
-    for (dy, dx), w in weights.items():
-        outer += w * (padded[1 + dy:1 + dy + H, 1 + dx:1 + dx + W] == dist - 1)
+    orth, diag = np.zeros(dist.shape, np.int64), np.zeros(dist.shape, np.int64)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                outer = padded[1 + dy:1 + dy + H, 1 + dx:1 + dx + W] == dist - 1
+                (diag if dy and dx else orth)[...] += outer
+    w_orth, w_diag = np.exp(-1 / 0.35), np.exp(-np.sqrt(2) / 0.35)
     candidates = np.argwhere(dist == ring)  # row-major order
-    best = min(candidates, key=lambda yx: outer[yx[0], yx[1]])  # min keeps the first on ties
+    best = min(candidates, key=lambda yx: orth[yx[0], yx[1]] * w_orth + diag[yx[0], yx[1]] * w_diag)  # first on ties
     return float(best[1] - 1), float(best[0] - 1)
 
 
@@ -148,8 +153,8 @@ class Conversation:
             self.pixel_values, self.geometry = preprocess(self.image, m.cfg)
             self.vision = m.vision(self.pixel_values)
             self.prior = m.prior(*(self.vision[k] for k in ("clip_feature", "query_feat", "query_pos", "class_logits", "mask_logits")))
-        pixel_tokens, separator, object_tokens, valid = self.prior
-        self.image_block = torch.cat([pixel_tokens, separator, object_tokens[valid]])  # [P+1+n, D]
+            pixel_tokens, separator, object_tokens, valid = self.prior
+            self.image_block = torch.cat([pixel_tokens, separator, object_tokens[valid]])  # [P+1+n, D]
         self.features = [self.vision[k] for k in ("mask_features", "mem0", "mem1", "mem2")]
         tok = self.tokenizer
         self.stop_ids = {tok.token_id("</s>")} | {tok.token_id(s) for s in self.template["stop"]}
