@@ -3,18 +3,24 @@
 // coordinates and region numbers and answers mistakes with a correction the user can act on;
 // `toModelText` writes the request in the exact upstream task wording (spec §10).
 import { omgError } from '../errors.js';
+import type { BinaryMask } from '../render/rle.js';
 
-/** A visual prompt as a user or a bot gives it: pixels, fractions of the image (normalized), or an earlier mask #n. */
+/**
+ * A visual prompt as a user or a bot gives it: pixels, fractions of the image (normalized), an earlier mask #n,
+ * or a mask of the image's size (e.g. the CLI's --mask file).
+ */
 export type UserPrompt =
   | { kind: 'point'; x: number; y: number; normalized?: boolean }
   | { kind: 'box'; x1: number; y1: number; x2: number; y2: number; normalized?: boolean }
-  | { kind: 'region'; n: number };
+  | { kind: 'region'; n: number }
+  | { kind: 'mask'; mask: BinaryMask };
 
 /** A checked prompt in the image's pixels (x2/y2 exclusive); regions are resolved to masks by the service. */
 export type IntentPrompt =
   | { kind: 'point'; x: number; y: number }
   | { kind: 'box'; x1: number; y1: number; x2: number; y2: number }
-  | { kind: 'region'; n: number };
+  | { kind: 'region'; n: number }
+  | { kind: 'mask'; mask: BinaryMask };
 
 export type Request =
   | { kind: 'ask'; question: string; prompts: IntentPrompt[] }
@@ -134,6 +140,14 @@ export function checkPrompt(prompt: UserPrompt, ctx: Pick<IntentContext, 'width'
       throw omgError('OMG_ERR_UNKNOWN_REGION', { region: prompt.n, count: ctx.regionCount });
     }
     return { kind: 'region', n: prompt.n };
+  }
+  if (prompt.kind === 'mask') {
+    const { mask } = prompt;
+    if (mask.width !== W || mask.height !== H) {
+      throw badRequest(`The mask is ${mask.width}x${mask.height} pixels but the image is ${W}x${H}; masks must have the image's size.`);
+    }
+    if (!mask.data.some((v) => v !== 0)) throw badRequest('The mask is empty: mark the region with non-zero pixels.');
+    return prompt;
   }
   const values = prompt.kind === 'point' ? [prompt.x, prompt.y] : [prompt.x1, prompt.y1, prompt.x2, prompt.y2];
   const shown = values.join(', ');

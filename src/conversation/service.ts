@@ -9,6 +9,7 @@ import type { BlobStore } from '../queue/blobs.js';
 import { jobIdFor, type JobPrompt, type ProgressEvent, type TurnJobV1, type TurnResultV1 } from '../queue/job.js';
 import type { TurnQueue } from '../queue/queue.js';
 import { colourFor, type PaletteColour } from '../render/palette.js';
+import { encode } from '../render/rle.js';
 import { acceptImage } from './image.js';
 import { parseIntent, toModelText, type IntentPrompt, type UserPrompt } from './intent.js';
 import { conversationId, historyOf, type Conversation, type ConversationStore, type Platform, type StoredTurn } from './store.js';
@@ -183,6 +184,7 @@ export class TurnService {
   }
 
   private jobPrompt(conversation: Conversation, prompt: IntentPrompt): JobPrompt {
+    if (prompt.kind === 'mask') return { kind: 'mask', rle: encode(prompt.mask) };
     if (prompt.kind !== 'region') return prompt;
     const region = conversation.regions.find((r) => r.n === prompt.n);
     if (!region) throw omgError('OMG_ERR_UNKNOWN_REGION', { region: prompt.n, count: conversation.regions.length });

@@ -52,6 +52,19 @@ describe('parseIntent and toModelText', () => {
     expect(model('describe region 1').text).toContain('marked by region1 <region>?');
   });
 
+  it('takes masks of the image size as region prompts', () => {
+    const data = new Uint8Array(320 * 200);
+    data[5] = 1;
+    const mask = { width: 320, height: 200, data };
+    expect(model('', { ...ctx, prompts: [{ kind: 'mask', mask }] })).toEqual({
+      text: 'Can you provide me with a detailed description of the region in the picture marked by region1 <region>?',
+      prompts: [{ kind: 'mask', mask }],
+    });
+    const small = { width: 3, height: 2, data: new Uint8Array(6).fill(1) };
+    expect(refusal('what is it?', { ...ctx, prompts: [{ kind: 'mask', mask: small }] }).userMessage).toMatch(/mask is 3x2 pixels but the image is 320x200/);
+    expect(refusal('what is it?', { ...ctx, prompts: [{ kind: 'mask', mask: { ...mask, data: new Uint8Array(320 * 200) } }] }).userMessage).toMatch(/empty/);
+  });
+
   it('maps "segment everything" and friends to panoptic', () => {
     for (const t of ['segment everything', 'regions', 'all masks', 'Segment all objects.', 'everything']) {
       expect(parseIntent(t, ctx), t).toEqual({ kind: 'everything' });

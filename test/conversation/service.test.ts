@@ -99,6 +99,17 @@ describe('TurnService', () => {
     expect(await service.blob(conv.image.hash)).toEqual(image);
   });
 
+  it('sends clicks as pixel prompts and mask files as RLE', async () => {
+    const { service, model } = setup();
+    const mask = { width: W, height: H, data: Uint8Array.from({ length: W * H }, (_, i) => (i % W < 3 ? 1 : 0)) };
+    await service.submit(ask('p1', 'What are these?', {
+      image: { bytes: image },
+      prompts: [{ kind: 'point', x: 0.5, y: 0.5, normalized: true }, { kind: 'mask', mask }],
+    }));
+    expect(model.jobs[0]!.text).toBe('There are some regions: region1 <region>.\nThere are some marks: Mark 1 <mark>.\nWhat are these?');
+    expect(model.jobs[0]!.prompts).toEqual([{ kind: 'mask', rle: leftColumns(3) }, { kind: 'point', x: 4, y: 3 }]);
+  });
+
   it('runs a redelivered event once and answers it again from the store', async () => {
     const { service, model } = setup();
     const a = await service.submit(ask('same', 'segment the dog', { image: { bytes: image } }));
