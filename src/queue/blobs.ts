@@ -2,6 +2,9 @@
 // jobs carry the hash, never the bytes. Entries expire, so a store never grows without bound.
 import type { Redis } from 'ioredis';
 
+/** The key prefix of everything this service keeps in Redis (queue, blobs, conversations) unless a test picks another. */
+export const REDIS_PREFIX = 'omg';
+
 export interface BlobStore {
   put(hash: string, bytes: Uint8Array, ttlSec?: number): Promise<void>;
   /** The bytes, or null when unknown or expired. A read extends the lifetime of an entry still in use. */

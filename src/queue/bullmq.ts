@@ -12,6 +12,7 @@ import { catalogue, isErrorCode, omgError, OmgError, type ErrorCode } from '../e
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { runAttempt } from './attempt.js';
+import { REDIS_PREFIX } from './blobs.js';
 import { parseTurnJob, type ProgressEvent, type TurnJobV1, type TurnResultV1 } from './job.js';
 import type { ProcessTurn, QueueDeps, TurnQueue } from './queue.js';
 
@@ -19,7 +20,7 @@ const QUEUE_NAME = 'turns';
 const FINISHED_TTL_S = 24 * 3600; // how long finished jobs (and cancel marks) answer duplicates
 
 export interface BullOptions {
-  prefix?: string; // Redis key prefix, default "omg"; tests use a fresh one each
+  prefix?: string; // Redis key prefix, default REDIS_PREFIX; tests use a fresh one each
   backoffMs?: number; // first retry delay, doubled each attempt; default 1000
 }
 
@@ -60,7 +61,7 @@ export class BullTurnQueue implements TurnQueue {
     private readonly deps: QueueDeps,
     opts: BullOptions = {},
   ) {
-    const prefix = opts.prefix ?? 'omg';
+    const prefix = opts.prefix ?? REDIS_PREFIX;
     this.keys = keys(prefix);
     const connection = { url: config.REDIS_URL };
     this.queue = new Queue(QUEUE_NAME, {
@@ -269,7 +270,7 @@ export async function startWorker(
   deps: { processTurn: ProcessTurn; logger: Logger; metrics: Metrics },
   opts: WorkerOptions = {},
 ): Promise<TurnWorker> {
-  const prefix = opts.prefix ?? 'omg';
+  const prefix = opts.prefix ?? REDIS_PREFIX;
   const k = keys(prefix);
   const redis = new Redis(config.REDIS_URL!);
   const subscriber = new Redis(config.REDIS_URL!);
