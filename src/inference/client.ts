@@ -12,11 +12,16 @@ type Op = Request['op'];
 type Payload<O extends Op> = Omit<Extract<Request, { op: O }>, 'id' | 'op'>;
 interface Pending { resolve: (v: never) => void; reject: (e: OmgError) => void; onToken?: (delta: string) => void }
 
-/** The worker entry next to this file: thread.js when built, thread.ts (through tsx) when run from source. */
+/**
+ * The worker entry next to this file: thread.js when built; thread.ts when run from source (tsx, vitest), loaded
+ * through tsx's loader registered inside the worker (Node 20 does not apply --import hooks to a worker's entry).
+ */
 function startWorker(): Worker {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const url = new URL(fromSource ? './thread.ts' : './thread.js', import.meta.url);
-  return new Worker(url, fromSource ? { execArgv: ['--import', 'tsx'] } : {});
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./thread.js', import.meta.url));
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const entry = new URL('./thread.ts', import.meta.url).href;
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
+  return new Worker(boot, { eval: true });
 }
 
 export class RemoteChat {

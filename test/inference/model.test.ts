@@ -1,0 +1,61 @@
+// OmgLlava over the tiny-random bundle: typed errors a user can be shown, caches, and segment everything.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OmgLlava } from '../../src/inference/model.js';
+
+const TINY = fileURLToPath(new URL('../fixtures/tiny-random/', import.meta.url));
+const image = new Uint8Array(readFileSync(`${TINY}golden-image.png`)); // 45x30
+const short = { generation: { maxNewTokens: 4 } };
+let model: OmgLlava;
+
+beforeAll(async () => { model = await OmgLlava.load(TINY); });
+afterAll(async () => { await model.dispose(); });
+
+describe('OmgLlava', () => {
+  it('rejects bytes that are not an image with OMG_ERR_IMAGE_DECODE', async () => {
+    await expect(model.conversation(new TextEncoder().encode('GIF89a but not really'))).rejects.toMatchObject({ code: 'OMG_ERR_IMAGE_DECODE' });
+  });
+
+  it('rejects a prompt outside the image and a placeholder mismatch, and the chat stays usable', async () => {
+    const chat = await model.conversation(image);
+    await expect(chat.ask('What is <mark>?', { ...short, prompts: [{ kind: 'point', x: 50, y: 3 }] }))
+      .rejects.toMatchObject({ code: 'OMG_ERR_PROMPT_OUTSIDE_IMAGE', retryable: false });
+    await expect(chat.ask('What is <mark> and <region>?', { ...short, prompts: [{ kind: 'point', x: 5, y: 3 }] }))
+      .rejects.toMatchObject({ code: 'OMG_ERR_PROMPT_MISMATCH', details: { placeholders: 2, prompts: 1 } });
+    const answer = await chat.ask('What is <mark>?', { ...short, prompts: [{ kind: 'point', x: 0.5, y: 0.5, normalized: true }] });
+    expect(answer.usage.cachedTokens).toBe(0); // the failed turns left no history behind
+    expect(answer.usage.newTokens).toBeGreaterThan(0);
+  });
+
+  it('runs the image pass once per image and reuses the KV cache for follow-ups', async () => {
+    const before = model.stats();
+    const chat = await model.conversation(image);
+    const a1 = await chat.ask('Describe the image.', short);
+    const a2 = await chat.ask('And the colours?', short);
+    const after = model.stats();
+    expect(after.imageCache.misses - before.imageCache.misses).toBeLessThanOrEqual(1);
+    expect(after.imageCache.hits - before.imageCache.hits).toBeGreaterThanOrEqual(2);
+    expect(a2.usage.cachedTokens).toBe(a1.usage.promptTokens + a1.usage.newTokens - 1);
+    expect(after.kvCache.bytes).toBeGreaterThan(0);
+    for (const stage of ['prompts', 'prefill', 'decode', 'seg', 'postprocess']) expect(a2.timings[stage]).toBeGreaterThanOrEqual(0);
+  });
+
+  it('segments everything into numbered, non-overlapping regions ordered by area', async () => {
+    const { regions } = await model.segmentEverything(image);
+    regions.forEach((r, i) => {
+      expect(r.id).toBe(i + 1);
+      expect([r.mask.width, r.mask.height]).toEqual([45, 30]);
+      if (i > 0) expect(r.mask.area).toBeLessThanOrEqual(regions[i - 1]!.mask.area);
+    });
+    const covered = new Uint8Array(45 * 30);
+    for (const r of regions) r.mask.data.forEach((v, i) => { covered[i]! += v; });
+    expect(Math.max(0, ...covered)).toBeLessThanOrEqual(1);
+  });
+
+  it('says what to do when used after dispose', async () => {
+    const other = await OmgLlava.load(TINY);
+    await other.dispose();
+    await expect(other.conversation(image)).rejects.toMatchObject({ details: { reason: expect.stringMatching(/OmgLlava\.load/) } });
+  });
+});
