@@ -47,11 +47,12 @@ export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/**
- * Type, size and pixel count from the header; nothing is decoded. Throws OMG_ERR_IMAGE_TYPE,
- * OMG_ERR_IMAGE_TOO_LARGE, OMG_ERR_IMAGE_TOO_MANY_PIXELS or OMG_ERR_IMAGE_DECODE (unreadable header).
- */
-export async function inspectImage(bytes: Uint8Array, limits: ImageLimits): Promise<ImageInfo> {
+interface Header {
+  info: ImageInfo;
+  orientation: number; // EXIF orientation, 1 = upright
+}
+
+async function readHeader(bytes: Uint8Array, limits: ImageLimits): Promise<Header> {
   const mime = sniffImage(bytes);
   if (!mime) throw omgError('OMG_ERR_IMAGE_TYPE', { mime: describeRefused(bytes) });
   if (bytes.length > limits.maxBytes) throw omgError('OMG_ERR_IMAGE_TOO_LARGE', { bytes: bytes.length, limit: limits.maxBytes });
@@ -61,13 +62,21 @@ export async function inspectImage(bytes: Uint8Array, limits: ImageLimits): Prom
   } catch (err) {
     throw omgError('OMG_ERR_IMAGE_DECODE', { mime }, err);
   }
+  const orientation = meta.orientation ?? 1;
   // EXIF orientations 5-8 turn the picture a quarter: the upright image has width and height swapped.
-  const quarterTurn = (meta.orientation ?? 1) >= 5;
-  const width = quarterTurn ? meta.height : meta.width;
-  const height = quarterTurn ? meta.width : meta.height;
+  const width = orientation >= 5 ? meta.height : meta.width;
+  const height = orientation >= 5 ? meta.width : meta.height;
   if (!width || !height) throw omgError('OMG_ERR_IMAGE_DECODE', { mime });
   if (width * height > limits.maxPixels) throw omgError('OMG_ERR_IMAGE_TOO_MANY_PIXELS', { width, height, limit: limits.maxPixels });
-  return { mime, width, height, hash: sha256(bytes) };
+  return { info: { mime, width, height, hash: sha256(bytes) }, orientation };
+}
+
+/**
+ * Type, upright size and hash from the header; nothing is decoded. Throws OMG_ERR_IMAGE_TYPE,
+ * OMG_ERR_IMAGE_TOO_LARGE, OMG_ERR_IMAGE_TOO_MANY_PIXELS or OMG_ERR_IMAGE_DECODE (unreadable header).
+ */
+export async function inspectImage(bytes: Uint8Array, limits: ImageLimits): Promise<ImageInfo> {
+  return (await readHeader(bytes, limits)).info;
 }
 
 export interface AcceptedImage extends ImageInfo {
@@ -81,15 +90,15 @@ export interface AcceptedImage extends ImageInfo {
  * overlay and the user all see the same pixels at the same size.
  */
 export async function acceptImage(bytes: Uint8Array, limits: ImageLimits): Promise<AcceptedImage> {
-  const info = await inspectImage(bytes, limits);
-  const input = () => sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: 'truncated', pages: 1 });
-  const keep = ['image/png', 'image/jpeg', 'image/webp'].includes(info.mime) && ((await input().metadata()).orientation ?? 1) === 1;
+  const { info, orientation } = await readHeader(bytes, limits);
+  const input = sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: 'truncated', pages: 1 });
   try {
-    if (keep) {
-      await input().raw().toBuffer();
+    if (orientation === 1 && ['image/png', 'image/jpeg', 'image/webp'].includes(info.mime)) {
+      // A thumbnail still reads every byte of the file, without holding the full-size pixels in memory.
+      await input.resize(64, 64, { fit: 'inside' }).raw().toBuffer();
       return { ...info, bytes };
     }
-    const png = new Uint8Array(await input().autoOrient().png().toBuffer());
+    const png = new Uint8Array(await input.autoOrient().png().toBuffer());
     return { mime: 'image/png', width: info.width, height: info.height, hash: sha256(png), bytes: png };
   } catch (err) {
     throw omgError('OMG_ERR_IMAGE_DECODE', { mime: info.mime }, err);

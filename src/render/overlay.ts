@@ -120,7 +120,7 @@ async function encodeUnder(
     const h = Math.max(1, Math.round(height * scale));
     let pipeline = sharp(raw, { raw: { width, height, channels } }).removeAlpha();
     if (scale < 1) pipeline = pipeline.resize(w, h, { kernel: 'lanczos3' });
-    const bytes = format === 'png' ? await pipeline.png({ compressionLevel: 9 }).toBuffer() : await pipeline.webp({ quality: 85 }).toBuffer();
+    const bytes = format === 'png' ? await pipeline.png().toBuffer() : await pipeline.webp({ quality: 85 }).toBuffer();
     if (bytes.length <= maxBytes) {
       return { bytes: new Uint8Array(bytes), mime: format === 'png' ? 'image/png' : 'image/webp', width: w, height: h };
     }

@@ -74,11 +74,13 @@ describe('image intake', () => {
     expect(pdf.userMessage).toContain('application/pdf');
   });
 
-  it('refuses a truncated PNG', async () => {
+  it('refuses truncated PNG and JPEG files', async () => {
     const whole = await png(64, 64);
     const cut = whole.subarray(0, Math.floor(whole.length * 0.6));
     expect((await refusal(acceptImage(cut, limits))).code).toBe('OMG_ERR_IMAGE_DECODE');
     expect((await refusal(acceptImage(whole.subarray(0, 20), limits))).code).toBe('OMG_ERR_IMAGE_DECODE');
+    const jpeg = new Uint8Array(await sharp(whole).jpeg().toBuffer());
+    expect((await refusal(acceptImage(jpeg.subarray(0, jpeg.length - 40), limits))).code).toBe('OMG_ERR_IMAGE_DECODE');
   });
 
   it('refuses files over the byte cap and decompression bombs from the header alone', async () => {
