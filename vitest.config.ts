@@ -7,5 +7,7 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // Starts a throwaway Redis for the Redis-backed tests when none answers at REDIS_TEST_URL.
+    globalSetup: ['test/helpers/redis-setup.ts'],
   },
 });
