@@ -129,7 +129,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
   app.get<{ Params: { id: string; turn: string } }>('/api/conversations/:id/turns/:turn/overlay', async (req, reply) => {
     const id = conversationId(req.params.id);
     const conversation = await service.conversation(PLATFORM, CHANNEL, id);
-    const overlay = conversation?.turns.find((t) => t.id === req.params.turn)?.answer?.overlay;
+    const overlay = conversation?.turns.find((t) => t.id === req.params.turn)?.overlay;
     const bytes = overlay ? await service.blob(overlay.hash) : null;
     if (!overlay || !bytes) return reply.code(404).send({ error: { code: 'OMG_ERR_NOT_FOUND', message: 'This turn has no overlay.' } });
     return reply.type(overlay.mime).header('cache-control', 'private, max-age=3600').send(Buffer.from(bytes));
