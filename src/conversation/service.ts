@@ -3,7 +3,7 @@
 // queue, forwards progress, and records the answer and its masks as the conversation's next numbered regions.
 // Turns of one conversation run one after another: each turn's history and region numbers depend on the last.
 import type { Config } from '../config.js';
-import { isErrorCode, omgError, type OmgError } from '../errors.js';
+import { isErrorCode, omgError, toOmgError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BlobStore } from '../queue/blobs.js';
 import { jobIdFor, type JobPrompt, type ProgressEvent, type TurnJobV1, type TurnResultV1 } from '../queue/job.js';
@@ -89,7 +89,7 @@ export class TurnService {
   }
 
   private async runTurn(id: string, input: SubmitInput): Promise<TurnReply> {
-    const { queue, store } = this.deps;
+    const { queue } = this.deps;
     const jobId = jobIdFor(input.platform, input.eventId);
     const conversation = await this.conversationFor(id, input);
     const known = conversation.turns.find((t) => t.id === jobId);
@@ -129,13 +129,13 @@ export class TurnService {
       await statusWrite;
       return await this.record(id, jobId, job, result);
     } catch (err) {
+      const error = toOmgError(err);
       await statusWrite;
-      const code = (err as OmgError).code ?? 'OMG_ERR_INTERNAL';
       await this.updateTurn(id, jobId, (t) => {
-        t.status = code === 'OMG_ERR_CANCELLED' ? 'cancelled' : 'failed';
-        t.error = code;
+        t.status = error.code === 'OMG_ERR_CANCELLED' ? 'cancelled' : 'failed';
+        t.error = error.code;
       });
-      throw err;
+      throw error;
     } finally {
       stopWatching();
       input.signal?.removeEventListener('abort', onAbort);

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TurnService, type SubmitInput } from '../../src/conversation/service.js';
 import { MemoryConversationStore, RedisConversationStore, type ConversationStore } from '../../src/conversation/store.js';
-import { OmgError } from '../../src/errors.js';
+import { OmgError, omgError } from '../../src/errors.js';
 import { createMetrics } from '../../src/metrics.js';
 import { MemoryBlobStore, RedisBlobStore, type BlobStore } from '../../src/queue/blobs.js';
 import type { ProgressEvent, TurnJobV1, TurnResultV1 } from '../../src/queue/job.js';
@@ -32,6 +32,7 @@ function scriptedModel(blobs: BlobStore, gate?: Promise<void>) {
     jobs.push(job);
     await gate;
     if (signal.aborted) throw signal.reason;
+    if (job.text.includes('explode')) throw omgError('OMG_ERR_PROMPT_MISMATCH', { placeholders: 1, prompts: 0 });
     const seg = (phrase: string, cols: number, span: [number, number] | null, label?: string) => ({
       phrase, span, bbox: [0, 0, cols, H] as [number, number, number, number], area: cols * H, score: 0.9, rle: leftColumns(cols),
       ...(label ? { label } : {}),
@@ -117,6 +118,14 @@ describe('TurnService', () => {
     expect(model.jobs).toHaveLength(1);
     expect(b).toEqual(a);
     expect((await service.conversation('discord', 'c1', 't1'))!.turns).toHaveLength(1);
+  });
+
+  it('records a failed turn and answers its redelivery with the same error', async () => {
+    const { service, model } = setup();
+    expect((await refusal(service.submit(ask('f1', 'please explode', { image: { bytes: image } })))).code).toBe('OMG_ERR_PROMPT_MISMATCH');
+    expect((await service.conversation('discord', 'c1', 't1'))!.turns[0]).toMatchObject({ status: 'failed', error: 'OMG_ERR_PROMPT_MISMATCH' });
+    expect((await refusal(service.submit(ask('f1', 'please explode')))).code).toBe('OMG_ERR_PROMPT_MISMATCH');
+    expect(model.jobs).toHaveLength(1);
   });
 
   it('refuses bad input before anything is queued', async () => {
