@@ -31,9 +31,12 @@ class OmgSeg(nn.Module):
         feats = self.backbone(pixel_values)  # [c2, c3, c4, c5]
         mask_features, mems = head.pixel_decoder(feats)
         query_pos = head.query_embed.weight[None]  # [1,Q,C]
-        q, predictions = head.decode(head.query_feat.weight[None], query_pos, mask_features, mems, with_classes=True)
+        # class logits of earlier stages only matter for training (all_predictions)
+        q, predictions = head.decode(head.query_feat.weight[None], query_pos, mask_features, mems, with_classes=all_predictions)
+        mask_logits = predictions[-1][1]
+        class_logits = head.classify(head.transformer_decoder.post_norm(q), mask_features, mask_logits)
         out = dict(mask_features=mask_features, mem0=mems[0], mem1=mems[1], mem2=mems[2], clip_feature=feats[3],
-                   query_feat=q, query_pos=query_pos, class_logits=predictions[-1][0], mask_logits=predictions[-1][1])
+                   query_feat=q, query_pos=query_pos, class_logits=class_logits, mask_logits=mask_logits)
         if all_predictions:
             out["predictions"] = predictions
         return out

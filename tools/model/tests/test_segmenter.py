@@ -1,4 +1,5 @@
 import io
+import math
 
 import onnx
 import pytest
@@ -36,6 +37,7 @@ def test_image_pass_shapes(name):
     assert out["class_logits"].shape == (1, Q, cfg.num_classes + 1)
     assert out["mask_logits"].shape == (1, Q, M, M)
     assert len(out["predictions"]) == cfg.decoder_layers + 1
+    assert torch.allclose(out["predictions"][-1][0], out["class_logits"]) and out["predictions"][0][0].shape == (1, Q, cfg.num_classes + 1)
     assert torch.all(out["class_logits"][..., -1] == 0)  # zero background row
     assert out["class_logits"].abs().max() <= 100.004  # exp(4.6052) * cosine
 
@@ -170,3 +172,27 @@ def test_onnx_export(tiny_seg, tiny_image_pass):
             (torch.randn(2, 32), torch.randn(2, 32), out["mask_features"], *mems),
             ["q_feat0", "q_pos", "mask_features", "mem0", "mem1", "mem2"], ["mask_logits"],
             {"q_feat0": n, "q_pos": n, "mask_logits": n})
+
+
+def test_class_head_formula(tiny_cfg):
+    head = OmgSeg(tiny_cfg).panoptic_head
+    torch.manual_seed(3)
+    K1, P, D = tiny_cfg.num_classes, tiny_cfg.class_synonyms, tiny_cfg.clip_dim
+    head.set_class_embeddings(torch.nn.functional.normalize(torch.randn(K1, P, D), dim=-1))
+    z, mask_features = torch.randn(1, 2, tiny_cfg.decoder_dim), torch.randn(1, tiny_cfg.decoder_dim, 8, 8)
+    mask_logits = torch.randn(1, 2, 8, 8)
+    with torch.no_grad():
+        logits = head.classify(z, mask_features, mask_logits)
+        fg = mask_logits[0, 1] > 0
+        pooled = mask_features[0][:, fg].sum(-1) / (fg.sum() + 1e-8)  # average over the binary mask
+        e = head.cls_proj(head.mask_pooling_proj(pooled) + z[0, 1])
+        cos = (head.cls_embed @ (e / e.norm())).max(-1).values  # [K-1], best synonym
+    assert torch.allclose(logits[0, 1, :-1], math.exp(4.6052) * cos, atol=1e-4) and logits[0, 1, -1] == 0
+
+
+def test_empty_region_prompt_stays_finite(tiny_seg, tiny_image_pass):
+    out, S = tiny_image_pass, tiny_seg.cfg.image_size
+    with torch.no_grad():  # every cell blocked at every stage: the fully-blocked-row rule avoids a NaN softmax
+        q, _, masks = tiny_seg.decode_prompts(out["mask_features"], _mems(out), torch.zeros(1, 2), torch.zeros(1, 4),
+                                              torch.zeros(1, S, S), torch.tensor([2]))
+    assert torch.isfinite(q).all() and torch.isfinite(masks).all()
