@@ -39,8 +39,10 @@ export function fromInputSpace(g: Geometry, x: number, y: number): [number, numb
 /** Decodes encoded bytes to RGB like PIL `convert('RGB')`: no EXIF rotation, alpha channel dropped, grey expanded. */
 export async function decodeRgb(bytes: Uint8Array): Promise<RgbImage> {
   try {
-    // sharp applies EXIF orientation only when asked (rotate() / autoOrient), so none is applied here.
+    // sharp applies EXIF orientation only when asked (rotate() / autoOrient), so none is applied here. PIL also
+    // ignores embedded ICC profiles (e.g. Display P3 photos); keeping the profile stops sharp converting the pixels.
     const { data, info } = await sharp(bytes, { failOn: 'error' })
+      .keepIccProfile()
       .toColourspace('srgb')
       .removeAlpha()
       .raw({ depth: 'uchar' })

@@ -40,7 +40,7 @@ describe('geometry', () => {
 });
 
 describe('Pillow-exact bicubic resize', () => {
-  // Reference images written by fixtures/make_pil_resize.py with PIL's Image.resize(BICUBIC).
+  // Reference images written by fixtures/make_pil_fixtures.py with PIL's Image.resize(BICUBIC).
   for (const [w, h, out] of [[45, 30, 128], [80, 120, 64]] as const) {
     it(`matches PIL bit for bit: ${w}x${h} padded, to ${out}x${out}`, async () => {
       const img = await decodeRgb(fixture(`pil-${w}x${h}.png`));
@@ -58,6 +58,12 @@ describe('decodeRgb', () => {
     const png = await sharp(rgba, { raw: { width: 2, height: 1, channels: 4 } }).png().toBuffer();
     const img = await decodeRgb(new Uint8Array(png));
     expect(Array.from(img.data)).toEqual([10, 20, 30, 200, 100, 50]);
+  });
+
+  it('ignores an embedded ICC profile, as PIL does (p3-8x8-pil-rgb.png is what PIL read)', async () => {
+    const got = await decodeRgb(fixture('p3-8x8.png'));
+    const want = await decodeRgb(fixture('p3-8x8-pil-rgb.png'));
+    expect(Array.from(got.data)).toEqual(Array.from(want.data));
   });
 
   it('expands grey to RGB', async () => {
