@@ -93,11 +93,11 @@ export function parseIntent(userText: string, ctx: IntentContext): Request {
   let m: RegExpMatchArray | null;
   if ((m = text.match(POINT)) && looksLikeCoordinates(m[1]!)) {
     const [x, y] = numbers(m[1]!, 2, 'what is at (120, 80)" or "what is at 0.3, 0.4');
-    return textPrompt(checkPrompt({ kind: 'point', x: x!.value, y: y!.value, normalized: x!.fraction && y!.fraction }, ctx));
+    return textPrompt(checkPrompt({ kind: 'point', x: x!.value, y: y!.value, normalized: fractions([x!, y!]) }, ctx));
   }
   if ((m = text.match(BOX)) && looksLikeCoordinates(m[1]!)) {
     const [x1, y1, x2, y2] = numbers(m[1]!, 4, 'describe the box 10,20,110,90" (left, top, right, bottom');
-    const normalized = [x1!, y1!, x2!, y2!].every((c) => c.fraction);
+    const normalized = fractions([x1!, y1!, x2!, y2!]);
     return textPrompt(checkPrompt({ kind: 'box', x1: x1!.value, y1: y1!.value, x2: x2!.value, y2: y2!.value, normalized }, ctx));
   }
   if ((m = text.match(REGION)) && (/^\d+$/.test(m[1]!) || text.includes('#'))) {
@@ -118,8 +118,11 @@ function looksLikeCoordinates(rest: string): boolean {
 
 interface ParsedNumber {
   value: number;
-  fraction: boolean; // written with a decimal point and within 0..1: a fraction of the image size
+  decimal: boolean; // written with a decimal point
 }
+
+/** Coordinates are fractions of the image when all lie in 0..1 and at least one is written with a decimal point. */
+const fractions = (cs: ParsedNumber[]) => cs.every((c) => c.value >= 0 && c.value <= 1) && cs.some((c) => c.decimal);
 
 function numbers(rest: string, count: number, example: string): ParsedNumber[] {
   const parts = rest.replace(/[()[\]]/g, ' ').replace(/[?!]+$/, '').replace(/\.$/, '').split(/[\s,;]+/).filter(Boolean);
@@ -128,7 +131,7 @@ function numbers(rest: string, count: number, example: string): ParsedNumber[] {
   return parts.map((part) => {
     const value = Number(part);
     if (!Number.isFinite(value)) throw badRequest(`"${part}" is not a number. I need ${what}, for example "${example}".`);
-    return { value, fraction: part.includes('.') && value >= 0 && value <= 1 };
+    return { value, decimal: part.includes('.') };
   });
 }
 

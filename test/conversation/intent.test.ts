@@ -43,11 +43,13 @@ describe('parseIntent and toModelText', () => {
     });
     expect(model('what is at 0.25,0.5').prompts).toEqual([{ kind: 'point', x: 80, y: 100 }]);
     expect(model('what is at 1.0, 1.0').prompts).toEqual([{ kind: 'point', x: 319, y: 199 }]);
+    expect(model('what is at 0.5, 0').prompts).toEqual([{ kind: 'point', x: 160, y: 0 }]);
+    expect(model('what is at 1, 1').prompts).toEqual([{ kind: 'point', x: 1, y: 1 }]);
     expect(model('describe the box 10,20,110,90')).toEqual({
       text: 'Can you provide me with a detailed description of the region in the picture marked by region1 <region>?',
       prompts: [{ kind: 'box', x1: 10, y1: 20, x2: 110, y2: 90 }],
     });
-    expect(model('describe the box [0.0, 0.0, 0.5, 1.0]').prompts).toEqual([{ kind: 'box', x1: 0, y1: 0, x2: 160, y2: 200 }]);
+    expect(model('describe the box [0, 0, 0.5, 1]').prompts).toEqual([{ kind: 'box', x1: 0, y1: 0, x2: 160, y2: 200 }]);
     expect(model('describe #2').prompts).toEqual([{ kind: 'region', n: 2 }]);
     expect(model('describe region 1').text).toContain('marked by region1 <region>?');
   });
