@@ -157,31 +157,14 @@ export class OmgLlava {
       const timings: Timings = {};
       const time = (stage: string, ms: number) => { timings[stage] = (timings[stage] ?? 0) + ms; };
       const { pass, geometry } = await this.imagePass(state.image, state.hash, time);
-      const prompts = (opts.prompts ?? []).map((p) => resolvePrompt(p, geometry));
-      const turnIds = this.turnIds(state, text, prompts);
-      const allPrompts = [...state.prompts, ...prompts];
+      const prompts = [...state.prompts, ...(opts.prompts ?? []).map((p) => resolvePrompt(p, geometry))];
+      const full = [...state.ids, ...this.turnIds(state, text, prompts.slice(state.prompts.length))];
 
       let t0 = performance.now();
-      const missing = allPrompts.slice(state.promptEmbeds.length);
-      const d = this.config.llm.hidden_size;
-      const encoded = await encodePrompts(this.sessions.prompt, pass.features, missing, geometry); // [N,D]
-      const promptEmbeds = [...state.promptEmbeds, ...missing.map((_, i) => encoded.slice(i * d, (i + 1) * d))];
+      const promptEmbeds = await this.promptEmbeddings(state, prompts, pass, geometry);
       time('prompts', performance.now() - t0);
-
-      // Reuse the KV cache when it holds a prefix of this turn's ids; prefill only the rest.
-      const full = [...state.ids, ...turnIds];
-      const kv = this.kv.get(state.id);
-      const reuse = kv !== undefined && isPrefix(kv.fed, full);
-      const start = reuse ? kv.fed.length : 0;
-      const cache = reuse ? kv.cache : KvCache.empty(this.sessions.llm, this.config);
-      const inputsEmbeds = await spliceEmbeds(this.sessions.embed, full.slice(start),
-        this.tokenizer.placeholders(full.slice(0, start)), { block: pass.block, prompts: promptEmbeds }, this.config);
-
-      const g = this.config.generation;
-      const gen: GenerationOptions = {
-        maxNewTokens: g.max_new_tokens, doSample: g.do_sample, temperature: g.temperature, topK: g.top_k, topP: g.top_p, seed: 0,
-        ...opts.generation,
-      };
+      const { cache, inputsEmbeds } = await this.prefillInputs(state, full, pass, promptEmbeds);
+      const gen = this.generationOptions(opts.generation);
       const out = await generate({
         llm: this.sessions.llm, embed: this.sessions.embed, tokenizer: this.tokenizer, config: this.config,
         cache, inputsEmbeds, sampler: createSampler(gen), maxNewTokens: gen.maxNewTokens, signal: opts.signal, onToken: opts.onToken,
@@ -195,21 +178,41 @@ export class OmgLlava {
       time('seg', performance.now() - t0);
       t0 = performance.now();
       const masks = masksFromLogits(logits, this.config.mask_size, geometry);
-      const answerIds = this.tokenizer.stopIds.has(out.ids[out.ids.length - 1]!) ? out.ids.slice(0, -1) : out.ids;
-      const raw = this.tokenizer.decode(answerIds);
-      const { text: clean, segments } = parseAnswer(raw, masks, this.tags);
+      const raw = this.tokenizer.decode(this.tokenizer.stopIds.has(out.ids[out.ids.length - 1]!) ? out.ids.slice(0, -1) : out.ids);
+      const answer = parseAnswer(raw, masks, this.tags);
       time('postprocess', performance.now() - t0);
 
-      state.ids = [...full, ...this.tokenizer.closeAnswer(out.ids)];
-      state.prompts = allPrompts;
-      state.promptEmbeds = promptEmbeds;
+      // Commit: the history gains this turn (answer closed by a stop id); the cache holds every id fed so far.
+      Object.assign(state, { ids: [...full, ...this.tokenizer.closeAnswer(out.ids)], prompts, promptEmbeds });
       this.kv.set(state.id, { fed: [...full, ...out.ids.slice(0, -1)], cache: out.cache });
       const positions = full.length + (full.includes(IMAGE_ID) ? pass.blockLength - 1 : 0);
-      return {
-        text: clean, raw, segments, timings,
-        usage: { promptTokens: positions, newTokens: out.ids.length, cachedTokens: cache.seqLength() },
-      };
+      return { ...answer, raw, timings, usage: { promptTokens: positions, newTokens: out.ids.length, cachedTokens: cache.seqLength() } };
     });
+  }
+
+  /** Prompt embeddings for every placeholder so far, one [D] each; only prompts not embedded before run prompt.onnx. */
+  private async promptEmbeddings(state: ChatState, prompts: VisualPrompt[], pass: ImagePass, geometry: Geometry): Promise<Float32Array[]> {
+    const missing = prompts.slice(state.promptEmbeds.length);
+    const d = this.config.llm.hidden_size;
+    const encoded = await encodePrompts(this.sessions.prompt, pass.features, missing, geometry); // [N,D]
+    return [...state.promptEmbeds, ...missing.map((_, i) => encoded.slice(i * d, (i + 1) * d))];
+  }
+
+  /** The cache to continue from and inputs_embeds [T,D] for the ids it lacks: a cached prefix is prefilled no more. */
+  private async prefillInputs(state: ChatState, full: number[], pass: ImagePass, prompts: Float32Array[]) {
+    const kv = this.kv.get(state.id);
+    const reuse = kv !== undefined && isPrefix(kv.fed, full);
+    const start = reuse ? kv.fed.length : 0;
+    const cache = reuse ? kv.cache : KvCache.empty(this.sessions.llm, this.config);
+    const inputsEmbeds = await spliceEmbeds(this.sessions.embed, full.slice(start),
+      this.tokenizer.placeholders(full.slice(0, start)), { block: pass.block, prompts }, this.config);
+    return { cache, inputsEmbeds };
+  }
+
+  /** The manifest's generation settings, overridden per call. */
+  private generationOptions(overrides: Partial<GenerationOptions> = {}): GenerationOptions {
+    const g = this.config.generation;
+    return { maxNewTokens: g.max_new_tokens, doSample: g.do_sample, temperature: g.temperature, topK: g.top_k, topP: g.top_p, seed: 0, ...overrides };
   }
 
   /** @internal Chat.close(). */
