@@ -15,7 +15,7 @@ import { toOmgError, type OmgError } from './errors.js';
 import { InferenceClient } from './inference/index.js';
 import { createLogger, type Logger } from './log.js';
 import { metrics as processMetrics, type Metrics } from './metrics.js';
-import { MemoryBlobStore, RedisBlobStore } from './queue/blobs.js';
+import { MemoryBlobStore, REDIS_PREFIX, RedisBlobStore } from './queue/blobs.js';
 import { createProcessor } from './queue/processor.js';
 import { createQueue, type ProcessTurn, type TurnQueue } from './queue/queue.js';
 
@@ -36,7 +36,7 @@ export interface Core {
 export async function createCore(config: Config, logger: Logger, metrics: Metrics = processMetrics): Promise<Core> {
   const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { lazyConnect: false, maxRetriesPerRequest: 3 }) : null;
   const blobs = redis
-    ? new RedisBlobStore(redis, { prefix: 'omg:blob:', defaultTtlSec: config.CONVERSATION_TTL_S })
+    ? new RedisBlobStore(redis, { prefix: REDIS_PREFIX, defaultTtlSec: config.CONVERSATION_TTL_S })
     : new MemoryBlobStore({ defaultTtlSec: config.CONVERSATION_TTL_S, maxBytes: 512 * MIB });
   const store = redis
     ? new RedisConversationStore(redis, { prefix: 'omg:conv:', ttlSec: config.CONVERSATION_TTL_S })
