@@ -102,6 +102,7 @@ export class FakeDiscord {
     const message = {
       ...this.messagePayload(channelId, opts.author, opts.content, opts.attachments ?? []),
       type: ref ? 19 : 0,
+      channel_type: opts.dm ? 1 : (this.channels.get(channelId)?.type ?? 0), // Discord sends it; discord.js needs it for DMs
       mentions: opts.mentionBot ? [botUser] : [],
       ...(ref ? { message_reference: { type: 0, message_id: ref.id, channel_id: ref.channel_id, guild_id: ref.guild_id }, referenced_message: ref } : {}),
       ...(opts.dm ? {} : { guild_id: opts.guildId ?? GUILD_ID, member: { roles: opts.roles ?? [], joined_at: now(), deaf: false, mute: false, flags: 0 } }),

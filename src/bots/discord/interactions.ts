@@ -6,6 +6,7 @@ import { isAllowed } from './access.js';
 import { checkAttachment, fetchImage } from './attachments.js';
 import { parseButton } from './buttons.js';
 import { commandRequest } from './commands.js';
+import { maskFiles } from './masks.js';
 import type { BotContext } from './context.js';
 import { InteractionSurface } from './surface.js';
 import { runTurn, type TurnInput } from './turn.js';
@@ -20,8 +21,9 @@ export async function handleInteraction(ctx: BotContext, interaction: Interactio
   } catch (err) {
     const omg = toOmgError(err);
     if (!isOmgError(err)) ctx.log.error({ err, interactionId: interaction.id }, 'discord: interaction failed');
-    const notice = { content: `⚠️ ${omg.userMessage}`, flags: MessageFlags.Ephemeral } as const;
-    const answer = interaction.deferred || interaction.replied ? interaction.followUp(notice) : interaction.reply(notice);
+    const content = `⚠️ ${omg.userMessage}`;
+    // Before deferring the notice is private; after it, it replaces the "thinking…" reply.
+    const answer = interaction.deferred ? interaction.editReply({ content, components: [] }) : interaction.reply({ content, flags: MessageFlags.Ephemeral });
     await answer.catch((replyErr: unknown) => ctx.log.warn({ err: replyErr }, 'discord: could not post the error notice'));
   }
 }
@@ -54,6 +56,10 @@ async function handleButton(ctx: BotContext, interaction: ButtonInteraction): Pr
   ctx.limiter.take(`discord:${interaction.user.id}`);
   await interaction.deferReply();
   const { channel, thread } = await conversationOf(ctx, interaction.message);
+  if (press.action === 'masks') {
+    await interaction.editReply(await maskFiles(ctx.service, channel, thread, press.arg));
+    return;
+  }
   await run(ctx, interaction, { eventId: interaction.id, userId: interaction.user.id, channel, thread, text: 'segment everything' });
 }
 

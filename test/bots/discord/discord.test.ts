@@ -91,6 +91,61 @@ describe('Discord adapter', () => {
     expect(next!.history).toHaveLength(1);
   });
 
+  it('continues after a reply to the bot, takes the image of the replied-to message, and answers DMs without a mention', async () => {
+    const image = fake.attachment('scene.png', png, 'image/png', { width: 64, height: 48 });
+    const gina = user('700000000000000006', 'gina');
+    // /ask answers in the channel; replying to that answer (no mention) continues its conversation.
+    const asked = fake.slashCommand({ author: gina, name: 'ask', options: [{ name: 'image', type: 11, value: image.id }, { name: 'question', type: 3, value: 'what is it?' }], attachments: [image] });
+    const answer = await fake.until(() => fake.botMessages(CHANNEL_ID).find((m) => m.interaction_metadata?.id === asked.id && m.attachments.length > 0));
+    fake.sendMessage({ author: gina, content: 'and its colour?', replyTo: answer.id });
+    const followUp = await fake.until(() => fake.botMessages(CHANNEL_ID).find((m) => m.message_reference && m.attachments.length > 0 && m.content.includes('(#2)')));
+    expect(followUp.content).toContain('🟦 **a red circle** (#2)');
+
+    // Someone posts an image; another user replies to it with a mention: the parent's image is used.
+    const photo = fake.attachment('photo.png', png, 'image/png', { width: 64, height: 48 });
+    const posted = fake.sendMessage({ author: user('700000000000000007', 'hank'), content: 'look at this', attachments: [photo] });
+    const downloads = fake.cdnDownloads;
+    const question = fake.sendMessage({ author: gina, content: mention('what is that?'), mentionBot: true, replyTo: posted.id });
+    expect((await answerIn(question.id)).content).toContain('(#1)');
+    expect(fake.cdnDownloads).toBe(downloads + 1);
+
+    // DMs need no mention; a later DM without an image continues the latest conversation there.
+    const dm = '300000000000000099';
+    fake.sendMessage({ author: gina, content: 'what is this?', channelId: dm, dm: true, attachments: [fake.attachment('dm.png', png, 'image/png', { width: 64, height: 48 })] });
+    expect((await answerIn(dm)).content).toContain('(#1)');
+    fake.sendMessage({ author: gina, content: 'tell me more', channelId: dm, dm: true });
+    expect((await answerIn(dm, 1)).content).toContain('(#2)');
+  });
+
+  it('buttons: all masks separately, segment everything, and cancel while running', async () => {
+    const image = fake.attachment('scene.png', png, 'image/png', { width: 64, height: 48 });
+    const ivan = user('700000000000000008', 'ivan');
+    const asked = fake.sendMessage({ author: ivan, content: mention('segment the circle'), mentionBot: true, attachments: [image] });
+    const answer = await answerIn(asked.id);
+    const [masksId, everythingId] = answer.components[0].components.map((b: { custom_id: string }) => b.custom_id);
+
+    const masks = fake.buttonPress({ author: ivan, messageId: answer.id, customId: masksId });
+    const cutouts = await fake.until(() => fake.botMessages(asked.id).find((m) => m.interaction_metadata?.id === masks.id && m.attachments.length > 0));
+    expect(cutouts.attachments.map((a: { filename: string }) => a.filename)).toEqual(['mask-1.png']);
+    expect(cutouts.content).toBe('🟧 #1 a red circle');
+
+    const everything = fake.buttonPress({ author: ivan, messageId: answer.id, customId: everythingId });
+    const regions = await fake.until(() => fake.botMessages(asked.id).find((m) => m.interaction_metadata?.id === everything.id && m.attachments.length > 0));
+    expect(regions.content).toContain('🟦 **left half** (#2)');
+    expect(regions.content).toContain('🟩 **right half** (#3)');
+
+    // Cancel: pressed on the progress message of a running turn, by the person who asked.
+    fake.sendMessage({ author: ivan, content: 'describe it again', channelId: asked.id });
+    const progress = await fake.until(() => fake.botMessages(asked.id).find((m) => m.components[0]?.components[0]?.custom_id?.startsWith('omg:cancel:')));
+    const cancelId = progress.components[0].components[0].custom_id;
+    const stranger = fake.buttonPress({ author: user('700000000000000010', 'judy'), messageId: progress.id, customId: cancelId });
+    const refused = await fake.until(() => fake.calls.find((c) => c.path.startsWith(`/interactions/${stranger.id}/`)));
+    expect(refused.body.data).toMatchObject({ flags: EPHEMERAL, content: expect.stringMatching(/Only the person who asked/) });
+    fake.buttonPress({ author: ivan, messageId: progress.id, customId: cancelId });
+    await fake.until(() => fake.message(progress.id).content === '⚠️ The request was cancelled.' || undefined);
+    expect(fake.message(progress.id).components).toEqual([]);
+  });
+
   it('runs a repeated interaction id once', async () => {
     const image = fake.attachment('scene.png', png, 'image/png', { width: 64, height: 48 });
     const options = [{ name: 'image', type: 11, value: image.id }, { name: 'target', type: 3, value: 'the red circle' }];
