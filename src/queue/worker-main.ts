@@ -36,6 +36,10 @@ const model = await InferenceClient.start(config.MODEL_DIR, {
   imageCacheBytes: config.IMAGE_CACHE_MB * MiB,
   kvCacheBytes: config.KV_CACHE_MB * MiB,
   warn: (msg) => logger.warn(msg),
+}).catch((err: unknown) => {
+  // A worker without its model is of no use: say why in the log and exit, so the supervisor can act.
+  logger.fatal({ err, model: config.MODEL_DIR }, 'could not load the model');
+  process.exit(1);
 });
 logger.info({ model: config.MODEL_DIR, provider: model.provider }, 'model loaded');
 
