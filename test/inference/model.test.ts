@@ -53,6 +53,16 @@ describe('OmgLlava', () => {
     expect(Math.max(0, ...covered)).toBeLessThanOrEqual(1);
   });
 
+  it('falls back from auto to CPU with one warning when CUDA is unavailable, and refuses cuda with a typed error', async () => {
+    const warnings: string[] = [];
+    const auto = await OmgLlava.load(TINY, { provider: 'auto', threads: 1, warn: (m) => warnings.push(m) });
+    await auto.dispose();
+    // onnxruntime-node here ships without its CUDA provider; on a host that has it, auto picks CUDA silently.
+    if (auto.provider === 'cpu') expect(warnings).toHaveLength(1);
+    else expect(warnings).toHaveLength(0);
+    if (auto.provider === 'cpu') await expect(OmgLlava.load(TINY, { provider: 'cuda' })).rejects.toMatchObject({ code: 'OMG_ERR_PROVIDER' });
+  });
+
   it('says what to do when used after dispose', async () => {
     const other = await OmgLlava.load(TINY);
     await other.dispose();
