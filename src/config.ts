@@ -4,7 +4,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
 
-const int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
+const whole = (min: number, max = Number.MAX_SAFE_INTEGER) => {
+  const error = max === Number.MAX_SAFE_INTEGER ? `must be a whole number >= ${min}` : `must be a whole number from ${min} to ${max}`;
+  return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
+const int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) => whole(min, max).default(def);
 const bool = (def: boolean) => z.stringbool({ truthy: ['true', '1', 'yes', 'on'], falsy: ['false', '0', 'no', 'off'] }).default(def);
 // Comma-separated values, e.g. "cdn.discordapp.com,media.discordapp.net".
 const list = (def: string[] = []) =>
@@ -49,7 +53,7 @@ const schema = z.object({
   /** Serve the local playground. Default true. */
   WEB_ENABLED: bool(true),
   /** Separate port for /metrics and /healthz; unset = on the playground port. */
-  METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  METRICS_PORT: whole(1, 65535).optional(),
   /** Discord bot token (secret); set it to run the Discord bot. */
   DISCORD_TOKEN: secret.optional(),
   /** Discord application id, needed to register slash commands. */

@@ -48,7 +48,8 @@ describe('loadConfig', () => {
     expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(
       ['DISCORD_APPLICATION_ID', 'JOB_ATTEMPTS', 'ORT_PROVIDER', 'PORT', 'REDIS_URL'].sort(),
     );
-    expect(problems.find((p) => p.startsWith('PORT'))).toContain('"abc"');
+    expect(problems).toContain('PORT: must be a whole number from 1 to 65535 (got "abc")');
+    expect(problems).toContain('JOB_ATTEMPTS: must be a whole number from 1 to 20 (got "1.5")');
     expect(problems.find((p) => p.startsWith('ORT_PROVIDER'))).toContain('"gpu"');
   });
 
