@@ -8,6 +8,7 @@ const els = {
   turns: $('turns'), status: $('status'), form: $('ask-form'), question: $('question'), askButton: $('ask-button'),
 };
 const SVG_NS = 'http://www.w3.org/2000/svg';
+const GROUNDING_TAGS = /<\/?p>|\[SEG\]/g;
 const DRAG_THRESHOLD_PX = 5; // a press that moves less than this (on screen) is a click, i.e. a point prompt
 
 const state = { conversationId: null, width: 0, height: 0, prompts: [], busy: false, dragStart: null };
@@ -171,7 +172,8 @@ function onEvent(event, turn) {
     case 'started':
       return setStatus('Thinking…');
     case 'text':
-      turn.answer.append(document.createTextNode(event.delta));
+      // Streamed deltas are raw model text; the grounding tags only make sense once the reply pairs them with masks.
+      turn.answer.append(document.createTextNode(event.delta.replace(GROUNDING_TAGS, '')));
       return;
     case 'reply':
       return showReply(turn, event.reply);

@@ -1,0 +1,45 @@
+// `npm start` as a process: with a broken model bundle it says so once, keeps serving, and fails turns with the
+// bundle's message instead of crashing in a loop; SIGTERM shuts it down cleanly.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApp, type RunningApp } from './e2e/app.js';
+import { scenePng } from './e2e/scene.js';
+
+describe('main with a missing model bundle', () => {
+  let app: RunningApp;
+  let emptyDir: string;
+
+  beforeAll(async () => {
+    emptyDir = await mkdtemp(join(tmpdir(), 'omg-no-bundle-'));
+    app = await startApp({ MODEL_DIR: emptyDir });
+  }, 120_000);
+  afterAll(async () => {
+    await app?.stop();
+    await rm(emptyDir, { recursive: true, force: true });
+  });
+
+  it('reports the problem on /healthz and in every turn, and keeps running', async () => {
+    const health = await fetch(`${app.url}/healthz`);
+    expect(health.status).toBe(503);
+    expect(await health.json()).toMatchObject({ ok: false, model: expect.stringMatching(/model bundle is invalid: manifest\.json is missing/) });
+
+    const form = new FormData();
+    form.append('image', new Blob([await scenePng()], { type: 'image/png' }), 'scene.png');
+    const { id } = (await (await fetch(`${app.url}/api/conversations`, { method: 'POST', body: form })).json()) as { id: string };
+    const ask = await fetch(`${app.url}/api/conversations/${id}/ask`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'What is this?' }),
+    });
+    expect(ask.status).toBe(503);
+    expect(((await ask.json()) as { error: { code: string } }).error.code).toBe('OMG_ERR_BUNDLE_INVALID');
+
+    expect(app.output().match(/model not loaded/g)).toHaveLength(1);
+    expect(app.process.exitCode).toBeNull();
+  });
+
+  it('exits cleanly on SIGTERM', async () => {
+    await app.stop();
+    expect(app.process.exitCode).toBe(0);
+  });
+});
