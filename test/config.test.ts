@@ -85,3 +85,22 @@ describe('.env.example', () => {
     expect(loadConfig(example)).toEqual(loadConfig({}));
   });
 });
+
+describe('docs/configuration.md', () => {
+  const text = readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
+  const rows = [...text.matchAll(/^\| `([A-Z_]+)` \| ([^|]+) \|/gm)].map((m) => [m[1]!, m[2]!.trim()] as const);
+
+  it('has one row per option', () => {
+    expect(rows.map(([key]) => key).sort()).toEqual([...configKeys].sort());
+  });
+
+  it('states the defaults the schema applies', () => {
+    const defaults = loadConfig({}) as Record<string, unknown>;
+    for (const [key, documented] of rows) {
+      const value = defaults[key];
+      const expected = value === undefined ? 'unset' : Array.isArray(value) ? (value.length ? `\`${value.join(',')}\`` : 'empty') : `\`${String(value)}\``;
+      expect(documented, key).toBe(expected);
+    }
+  });
+});
+
