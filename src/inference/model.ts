@@ -43,13 +43,33 @@ class Mutex {
 }
 
 interface CachedImage { pass: ImagePass; geometry: Geometry }
-interface KvEntry { fed: number[]; cache: KvCache } // fed: the ids whose keys/values the cache holds
+/** A conversation state worth keeping: its history ids, prompt embeddings and the KV cache of the ids it fed. */
+interface KvEntry { ids: number[]; promptEmbeds: Float32Array[]; fed: number[]; cache: KvCache }
 
 /** One conversation's state at the id level: history ids (IMAGE_ID for the image block) and its visual prompts. */
 interface ChatState {
   id: string; image: Uint8Array; hash: string; geometry: Geometry;
+  key: string; // content key of the history so far (historyKey), under which its KvEntry is cached
   ids: number[]; prompts: VisualPrompt[]; promptEmbeds: Float32Array[]; // one [D] per prompt placeholder, in order
 }
+
+interface TurnRecord { text: string; prompts: VisualPrompt[]; raw: string } // prompts resolved to original pixels
+
+/**
+ * The key of a history: chained over the image hash and every turn's text, prompts and raw answer. A chat rebuilt
+ * from the same history (a follow-up job on any conversation object) finds the cached state of the one that ran it.
+ */
+function historyKey(previous: string, turn: TurnRecord): string {
+  const h = createHash('sha256').update(previous).update(JSON.stringify([turn.text, turn.raw]));
+  for (const p of turn.prompts) {
+    if (p.kind === 'mask') h.update(`mask ${p.mask.width}x${p.mask.height}`).update(p.mask.data);
+    else h.update(JSON.stringify(p));
+  }
+  return h.digest('hex');
+}
+
+const entryBytes = (e: KvEntry) =>
+  e.cache.bytes() + (e.ids.length + e.fed.length) * 8 + e.promptEmbeds.reduce((n, x) => n + x.byteLength, 0);
 
 const isPrefix = (a: readonly number[], b: readonly number[]) => a.length <= b.length && a.every((v, i) => v === b[i]);
 
@@ -63,7 +83,7 @@ export class Chat {
   ask(text: string, opts: AskOptions = {}): Promise<Answer> { return this.model.runTurn(this.state, text, opts); }
 
   /** Drops this conversation's KV cache. */
-  close(): void { this.model.closeChat(this.state.id); }
+  close(): void { this.model.closeChat(this.state.key); }
 }
 
 export class OmgLlava {
@@ -82,7 +102,7 @@ export class OmgLlava {
     opts: LoadOptions,
   ) {
     this.images = new ByteLru((opts.imageCacheBytes ?? 512 * MiB), (v) => imagePassBytes(v.pass));
-    this.kv = new ByteLru((opts.kvCacheBytes ?? 1024 * MiB), (v) => v.cache.bytes() + v.fed.length * 8);
+    this.kv = new ByteLru((opts.kvCacheBytes ?? 1024 * MiB), entryBytes);
     const t = manifest.config.tokens, name = (id: number) => tokenizer.decode([id]);
     this.tags = { pOpen: name(t.p_open), pClose: name(t.p_close), seg: name(t.seg), other: tokenizer.specialStrings() };
   }
@@ -125,18 +145,25 @@ export class OmgLlava {
     return entry;
   }
 
-  /** Starts a conversation about an image (encoded bytes), optionally rebuilding earlier turns. */
+  /**
+   * Starts a conversation about an image (encoded bytes), optionally continuing earlier turns. A history this model
+   * answered before continues from its cached ids and KV cache; otherwise it is re-tokenised from its texts.
+   */
   conversation(image: Uint8Array, history: HistoryTurn[] = []): Promise<Chat> {
     return this.lock.run(async () => {
       this.checkOpen();
       const hash = createHash('sha256').update(image).digest('hex');
       const { geometry } = await this.imagePass(image, hash, () => undefined);
-      const state: ChatState = { id: `chat-${++this.chats}`, image, hash, geometry, ids: [], prompts: [], promptEmbeds: [] };
+      const state: ChatState = { id: `chat-${++this.chats}`, image, hash, geometry, key: hash, ids: [], prompts: [], promptEmbeds: [] };
       for (const turn of history) {
-        const turnIds = this.turnIds(state, turn.text, turn.prompts ?? []);
+        const prompts = (turn.prompts ?? []).map((p) => resolvePrompt(p, geometry));
+        const turnIds = this.turnIds(state, turn.text, prompts);
         state.ids.push(...turnIds, ...this.tokenizer.closeAnswer(this.tokenizer.encodeTrusted(turn.raw)));
-        state.prompts.push(...(turn.prompts ?? []).map((p) => resolvePrompt(p, geometry)));
+        state.prompts.push(...prompts);
+        state.key = historyKey(state.key, { text: turn.text, prompts, raw: turn.raw });
       }
+      const cached = history.length ? this.kv.get(state.key) : undefined;
+      if (cached) Object.assign(state, { ids: cached.ids, promptEmbeds: cached.promptEmbeds });
       return new Chat(this, state);
     });
   }
@@ -157,8 +184,9 @@ export class OmgLlava {
       const timings: Timings = {};
       const time = (stage: string, ms: number) => { timings[stage] = (timings[stage] ?? 0) + ms; };
       const { pass, geometry } = await this.imagePass(state.image, state.hash, time);
-      const prompts = [...state.prompts, ...(opts.prompts ?? []).map((p) => resolvePrompt(p, geometry))];
-      const full = [...state.ids, ...this.turnIds(state, text, prompts.slice(state.prompts.length))];
+      const turnPrompts = (opts.prompts ?? []).map((p) => resolvePrompt(p, geometry));
+      const prompts = [...state.prompts, ...turnPrompts];
+      const full = [...state.ids, ...this.turnIds(state, text, turnPrompts)];
 
       let t0 = performance.now();
       const promptEmbeds = await this.promptEmbeddings(state, prompts, pass, geometry);
@@ -183,8 +211,11 @@ export class OmgLlava {
       time('postprocess', performance.now() - t0);
 
       // Commit: the history gains this turn (answer closed by a stop id); the cache holds every id fed so far.
-      Object.assign(state, { ids: [...full, ...this.tokenizer.closeAnswer(out.ids)], prompts, promptEmbeds });
-      this.kv.set(state.id, { fed: [...full, ...out.ids.slice(0, -1)], cache: out.cache });
+      const ids = [...full, ...this.tokenizer.closeAnswer(out.ids)];
+      const key = historyKey(state.key, { text, prompts: turnPrompts, raw });
+      this.kv.delete(state.key);
+      Object.assign(state, { key, ids, prompts, promptEmbeds });
+      this.kv.set(key, { ids, promptEmbeds, fed: [...full, ...out.ids.slice(0, -1)], cache: out.cache });
       const positions = full.length + (full.includes(IMAGE_ID) ? pass.blockLength - 1 : 0);
       return { ...answer, raw, timings, usage: { promptTokens: positions, newTokens: out.ids.length, cachedTokens: cache.seqLength() } };
     });
@@ -200,7 +231,7 @@ export class OmgLlava {
 
   /** The cache to continue from and inputs_embeds [T,D] for the ids it lacks: a cached prefix is prefilled no more. */
   private async prefillInputs(state: ChatState, full: number[], pass: ImagePass, prompts: Float32Array[]) {
-    const kv = this.kv.get(state.id);
+    const kv = state.ids.length ? this.kv.get(state.key) : undefined;
     const reuse = kv !== undefined && isPrefix(kv.fed, full);
     const start = reuse ? kv.fed.length : 0;
     const cache = reuse ? kv.cache : KvCache.empty(this.sessions.llm, this.config);
@@ -216,7 +247,7 @@ export class OmgLlava {
   }
 
   /** @internal Chat.close(). */
-  closeChat(id: string): void { this.kv.delete(id); }
+  closeChat(key: string): void { this.kv.delete(key); }
 
   /** Panoptic regions from the image pass alone, numbered 1..n by decreasing area. */
   segmentEverything(image: Uint8Array): Promise<{ regions: Region[]; timings: Timings }> {

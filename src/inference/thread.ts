@@ -51,6 +51,9 @@ const port = parentPort;
 if (!port) throw new Error('thread.ts is a worker_threads entry; use InferenceClient to start it');
 
 let model: OmgLlava | null = null;
+// Open chats in creation order; the oldest are forgotten past the bound (their KV state stays in the model's
+// byte-bounded cache, so a conversation rebuilt from the same history still continues from it).
+const MAX_CHATS = 64;
 const chats = new Map<string, Chat>();
 const running = new Map<number, AbortController>();
 
@@ -67,6 +70,7 @@ async function handle(req: Request): Promise<Results[keyof Results]> {
     case 'conversation': {
       const chat = await loaded().conversation(req.image, req.history);
       chats.set(chat.id, chat);
+      for (const id of chats.keys()) if (chats.size > MAX_CHATS) chats.delete(id);
       return { chat: chat.id };
     }
     case 'ask': {

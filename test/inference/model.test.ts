@@ -41,6 +41,17 @@ describe('OmgLlava', () => {
     for (const stage of ['prompts', 'prefill', 'decode', 'seg', 'postprocess']) expect(a2.timings[stage]).toBeGreaterThanOrEqual(0);
   });
 
+  it('continues a conversation rebuilt from the same history (a follow-up job) from the cached KV state', async () => {
+    const first = await model.conversation(image);
+    const prompts = [{ kind: 'box' as const, x1: 20, y1: 5, x2: 40, y2: 25 }];
+    const a1 = await first.ask('What is in region1 <region>?', { ...short, prompts });
+    const rebuilt = await model.conversation(image, [{ text: 'What is in region1 <region>?', prompts, raw: a1.raw }]);
+    const a2 = await rebuilt.ask('And its colour?', short);
+    expect(a2.usage.cachedTokens).toBe(a1.usage.promptTokens + a1.usage.newTokens - 1);
+    const other = await model.conversation(image, [{ text: 'What is in region1 <region>?', prompts, raw: `${a1.raw} (edited)` }]);
+    expect((await other.ask('And its colour?', short)).usage.cachedTokens).toBe(0);
+  });
+
   it('segments everything into numbered, non-overlapping regions ordered by area', async () => {
     const { regions } = await model.segmentEverything(image);
     regions.forEach((r, i) => {
