@@ -119,6 +119,12 @@ export class FakeDiscord {
     return this.interaction(opts, { type: 2, data: { id: snowflakes(), name: opts.name, type: 1, options: opts.options ?? [], resolved: { attachments } } });
   }
 
+  /** Dispatches INTERACTION_CREATE for autocomplete of a command's focused string option. */
+  autocomplete(opts: { author: ReturnType<typeof user>; name: string; option: string; typed: string; channelId?: string }): any {
+    return this.interaction(opts, { type: 4, data: { id: snowflakes(), name: opts.name, type: 1,
+      options: [{ name: opts.option, type: 3, value: opts.typed, focused: true }] } });
+  }
+
   /** Dispatches INTERACTION_CREATE for a button press on a bot message. */
   buttonPress(opts: { author: ReturnType<typeof user>; messageId: string; customId: string; id?: string; roles?: string[] }): any {
     const message = this.messages.get(opts.messageId);

@@ -20,7 +20,8 @@ export const commandDefinitions = [
   new SlashCommandBuilder().setName('regions').setDescription('Segment everything, numbered')
     .addAttachmentOption(image(true)),
   new SlashCommandBuilder().setName('describe').setDescription('Describe a region of your latest image (or of a new one)')
-    .addStringOption((o) => o.setName('region').setDescription('#n, a point x,y or a box x1,y1,x2,y2').setRequired(true).setMaxLength(100))
+    .addStringOption((o) => o.setName('region').setDescription('#n, a point x,y or a box x1,y1,x2,y2').setRequired(true).setMaxLength(100)
+      .setAutocomplete(true))
     .addAttachmentOption(image(false)),
 ].map((builder) => builder.toJSON());
 

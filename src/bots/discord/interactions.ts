@@ -1,6 +1,6 @@
 // Slash commands and button presses. Checks that can fail fast (allow-list, rate limit, attachment caps) answer
 // with an ephemeral notice before anything is deferred; the turn itself runs like a mention's.
-import { MessageFlags, type ButtonInteraction, type ChatInputCommandInteraction, type Interaction, type Message } from 'discord.js';
+import { MessageFlags, type AutocompleteInteraction, type ButtonInteraction, type ChatInputCommandInteraction, type Interaction, type Message } from 'discord.js';
 import { isOmgError, omgError, toOmgError } from '../../errors.js';
 import { isAllowed } from './access.js';
 import { checkAttachment, fetchImage } from './attachments.js';
@@ -11,7 +11,10 @@ import type { BotContext } from './context.js';
 import { InteractionSurface } from './surface.js';
 import { runTurn, type TurnInput } from './turn.js';
 
+const MAX_CHOICES = 25; // Discord's limit for autocomplete
+
 export async function handleInteraction(ctx: BotContext, interaction: Interaction): Promise<void> {
+  if (interaction.isAutocomplete()) return suggestRegions(ctx, interaction);
   if (!interaction.isChatInputCommand() && !interaction.isButton()) return;
   if (!ctx.firstTime(interaction.id)) return;
   try {
@@ -63,6 +66,19 @@ async function handleButton(ctx: BotContext, interaction: ButtonInteraction): Pr
   await run(ctx, interaction, { eventId: interaction.id, userId: interaction.user.id, channel, thread, text: 'segment everything' });
 }
 
+// /describe region: the numbered masks of the user's latest conversation in this channel, filtered by what is typed.
+async function suggestRegions(ctx: BotContext, interaction: AutocompleteInteraction): Promise<void> {
+  const thread = ctx.chains.latestOf(interaction.channelId, interaction.user.id);
+  const channel = conversationChannel(interaction);
+  const conversation = thread && isAllowed(ctx.config, placeOf(interaction)) ? await ctx.service.conversation('discord', channel, thread) : null;
+  const typed = interaction.options.getFocused().toLowerCase();
+  const choices = (conversation?.regions ?? [])
+    .map((r) => ({ name: `#${r.n} ${r.label ?? r.phrase}`.slice(0, 100), value: `#${r.n}` }))
+    .filter((c) => c.name.toLowerCase().includes(typed.replace(/^#?/, '')))
+    .slice(0, MAX_CHOICES);
+  await interaction.respond(choices);
+}
+
 async function run(ctx: BotContext, interaction: ChatInputCommandInteraction | ButtonInteraction, input: TurnInput): Promise<void> {
   ctx.running.set(input.eventId, input.userId);
   try {
@@ -81,12 +97,12 @@ async function conversationOf(ctx: BotContext, message: Message): Promise<{ chan
   return { channel: message.channelId, thread: await ctx.chains.rootOf(message) };
 }
 
-function conversationChannel(interaction: ChatInputCommandInteraction): string {
+function conversationChannel(interaction: ChatInputCommandInteraction | AutocompleteInteraction): string {
   const channel = interaction.channel;
   return channel?.isThread() ? (channel.parentId ?? channel.id) : interaction.channelId;
 }
 
-function placeOf(interaction: ChatInputCommandInteraction | ButtonInteraction) {
+function placeOf(interaction: ChatInputCommandInteraction | ButtonInteraction | AutocompleteInteraction) {
   const channel = interaction.channel;
   const parentId = channel?.isThread() ? channel.parentId : null;
   const roles = interaction.member?.roles;

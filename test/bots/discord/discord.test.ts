@@ -68,6 +68,11 @@ describe('Discord adapter', () => {
     expect(answer.attachments[0].filename).toBe('overlay.png');
     const upload = fake.calls.find((c) => c.files.some((f) => f.name === 'overlay.png'))!;
     expect(upload.files[0]!.bytes.subarray(1, 4)).toEqual(new Uint8Array([0x50, 0x4e, 0x47])); // PNG
+    // /describe suggests the regions of alice's latest conversation here.
+    const typing = fake.autocomplete({ author: alice, name: 'describe', option: 'region', typed: 'red' });
+    const suggestions = await fake.until(() => fake.calls.find((c) => c.path.startsWith(`/interactions/${typing.id}/`)));
+    expect(suggestions.body).toEqual({ type: 8, data: { choices: [{ name: '#1 a red circle', value: '#1' }] } });
+
     const buttons = answer.components[0].components.map((b: { custom_id: string }) => b.custom_id);
     expect(buttons).toEqual([expect.stringMatching(/^omg:masks:/), expect.stringMatching(/^omg:everything:/)]);
     expect(fake.cdnDownloads).toBe(downloadsBefore + 1);
