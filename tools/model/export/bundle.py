@@ -97,7 +97,7 @@ def write_bundle(model: OmgLlava, tokenizer_json: dict, out, *, name: str, descr
     for graph in GRAPHS:
         path = out / f"{graph}.onnx"
         export_graph(model, graph, path)
-        onnx.checker.check_model(onnx.load(str(path)))
+        onnx.checker.check_model(str(path))  # by path: works for graphs with external data too
         if verify:
             print(f"{graph}.onnx: onnxruntime vs PyTorch max rel diff {verify_graph(model, graph, path):.1e}")
     (out / "tokenizer.json").write_text(json.dumps(tokenizer_json, ensure_ascii=False), encoding="utf-8")
@@ -110,7 +110,7 @@ def write_bundle(model: OmgLlava, tokenizer_json: dict, out, *, name: str, descr
         "quality": quality or {"note": "not measured"},
     }
     write_readme(out, manifest)
-    files = ["tokenizer.json", *(f"{g}.onnx" for g in GRAPHS), "README.md"]
+    files = ["tokenizer.json", *(f"{g}.onnx" for g in GRAPHS), *sorted(p.name for p in out.glob("*.onnx.data")), "README.md"]
     manifest["files"] = {f: _file_entry(out / f) for f in files}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return manifest

@@ -4,6 +4,8 @@ Each wrapper only fixes argument order and flattens outputs to the graph's named
 itself is what gets traced, so the graphs cannot drift from the Python reference.
 `GRAPHS[name](model)` returns (wrapper, input names, output names, dummy inputs, dynamic axes).
 """
+from pathlib import Path
+
 import onnx
 import torch
 from torch import nn
@@ -139,24 +141,35 @@ GRAPHS = {"vision": vision, "prior": prior, "prompt": prompt, "embed": embed, "l
 
 
 def export_graph(model, name: str, path, opset: int = 17):
-    """Trace graph `name` of `model` into `path` (ONNX, opset 17, every batch/sequence dim dynamic)."""
+    """Trace graph `name` of `model` into `path` (ONNX, opset 17, every batch/sequence dim dynamic).
+
+    Graphs over 2 GB keep their weights in one external-data file beside them, `<name>.onnx.data`."""
     wrapper, inputs, outputs, dummy, axes = GRAPHS[name](model)
     with torch.no_grad():
         torch.onnx.export(wrapper, tuple(dummy[n] for n in inputs), str(path), input_names=list(inputs),
                           output_names=list(outputs), dynamic_axes=axes, opset_version=opset,
                           do_constant_folding=True)
-    _name_outputs(path, outputs)
+    _finish(Path(path), outputs)
     return inputs, outputs
 
 
-def _name_outputs(path, names):
-    """An output that is a weight (e.g. query_pos) keeps its initializer's name in torch's export;
-    route it through an Identity so every output carries its bundle.md name."""
+def _finish(path: Path, names):
+    """Give every output its bundle.md name and gather external weights into one file.
+
+    An output that is a weight (e.g. query_pos) keeps its initializer's name in torch's export, so it is
+    routed through an Identity. torch writes one file per tensor for graphs over 2 GB; they become `.onnx.data`."""
+    pieces = {e.value for t in onnx.load(str(path), load_external_data=False).graph.initializer
+              for e in t.external_data if e.key == "location"}
     graph_model = onnx.load(str(path))
-    renamed = False
     for output, name in zip(graph_model.graph.output, names):
         if output.name != name:
             graph_model.graph.node.append(onnx.helper.make_node("Identity", [output.name], [name]))
-            output.name, renamed = name, True
-    if renamed:
+            output.name = name
+    size = sum(len(t.raw_data) for t in graph_model.graph.initializer)
+    if pieces or size >= 2 ** 31 - 2 ** 24:
+        onnx.save_model(graph_model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=f"{path.name}.data", size_threshold=1024)
+        for piece in pieces - {f"{path.name}.data"}:
+            (path.parent / piece).unlink()
+    else:
         onnx.save(graph_model, str(path))
