@@ -92,6 +92,39 @@ describe('Slack adapter', () => {
     expect(b!.conversationId).toBe(a!.conversationId);
   });
 
+  it('answers DMs without a mention, and leaves threads it has no conversation in alone', async () => {
+    const dm = 'DFAKE0001';
+    const ts = fake.ts();
+    const file = fake.file('scene.png', png, 'image/png', { width: 64, height: 48 });
+    send({ type: 'message', channel_type: 'im', user: 'U0HEIDI', text: 'what is this?', ts, channel: dm, files: [file], subtype: 'file_share' });
+    const [answer] = await answered(ts);
+    expect(answer!.channel).toBe(dm);
+    expect(answer!.blocks![0].text.text).toContain('(#1)');
+    // A later top-level DM without a file continues that conversation, in its thread.
+    send({ type: 'message', channel_type: 'im', user: 'U0HEIDI', text: 'and the colour?', ts: fake.ts(), channel: dm });
+    const messages = await answered(ts, 2);
+    expect(messages.filter((m) => m.blocks)[1]!.blocks![0].text.text).toContain('(#2)');
+
+    const callsBefore = fake.calls.length;
+    const { response } = send({ type: 'message', channel_type: 'channel', user: 'U0HEIDI', text: 'unrelated', ts: fake.ts(), thread_ts: fake.ts(), channel: CHANNEL });
+    expect((await response).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(fake.calls.length).toBe(callsBefore);
+  });
+
+  it('retries a 5xx with backoff', async () => {
+    fake.fail('chat.update', 500);
+    const file = fake.file('scene.png', png, 'image/png', { width: 64, height: 48 });
+    const event = mention('U0IVAN', 'hello', [file]);
+    send(event);
+    const [answer] = await answered(String(event.ts));
+    expect(answer!.blocks![0].text.text).toContain('(#1)');
+    const updates = fake.calls.filter((c) => c.method === 'chat.update' && c.args.ts === answer!.ts);
+    const failed = updates.findIndex((c) => c.status === 500);
+    expect(failed).toBeGreaterThanOrEqual(0);
+    expect(updates[failed + 1]!.at - updates[failed]!.at).toBeGreaterThanOrEqual(500); // retryConfig: 1 s, randomised x1-2
+  });
+
   it('runs a redelivered event (X-Slack-Retry-Num) once', async () => {
     const file = fake.file('scene.png', png, 'image/png', { width: 64, height: 48 });
     const event = mention('U0BOB', 'segment the red circle', [file]);
