@@ -3,7 +3,7 @@
 // character span in the clean text so renderers can colour it.
 import type { Mask } from './postprocess.js';
 
-export interface Segment { phrase: string; span: [number, number] | null; mask: Mask } // span: [start, end) in Answer.text
+export interface Segment { phrase: string; span: [number, number] | null; mask: Mask } // span: [start, end) JS string indices in Answer.text
 
 export interface AnswerTags { pOpen: string; pClose: string; seg: string; other: string[] } // other: special strings to drop
 

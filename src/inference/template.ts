@@ -86,6 +86,7 @@ export class ChatTokenizer {
 
   /**
    * First turn: BOS + encode(system + user-before-input) + [IMAGE_ID] + encode("\n" + question + user-after-input).
+   * `template.system` is the literal (already formatted) text before the first user message; empty upstream.
    * The two chunks are encoded separately, as upstream splits the prompt on <image>.
    */
   firstTurn(question: string): number[] {

@@ -74,6 +74,7 @@ describe('decodeRgb', () => {
   it('does not apply EXIF orientation', async () => {
     const jpeg = await sharp({ create: { width: 40, height: 20, channels: 3, background: '#808080' } })
       .jpeg().withMetadata({ orientation: 6 }).toBuffer();
+    expect((await sharp(jpeg).metadata()).orientation).toBe(6); // "rotate 90° clockwise to display"
     const img = await decodeRgb(new Uint8Array(jpeg));
     expect([img.width, img.height]).toEqual([40, 20]);
   });
