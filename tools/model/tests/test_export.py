@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from export.bundle import TEMPLATE, build_model, load_tokenizer
+from export.graphs import _finish
 from export.golden import MAX_NEW_TOKENS, SEED, TURNS, steer
 from export.tensors import from_json, run_onnxruntime
 from omg_llava.pipeline import Conversation
@@ -112,3 +114,22 @@ def test_golden_is_reproduced_by_the_reference():
         assert close(turn.prompt_logits, T[f"turn{k}.prompt_logits"])
         assert close(turn.mask_logits, T[f"turn{k}.seg_mask_logits"])
         assert np.array_equal(turn.masks, T[f"turn{k}.masks"].astype(bool))
+
+
+@needs_node
+def test_external_weights_are_gathered_into_one_data_file(tmp_path):
+    """torch writes one file per tensor for graphs over 2 GB; _finish gathers them and names a weight output."""
+    w = np.arange(600, dtype=np.float32).reshape(2, 300)
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "w"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 300])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 300]), helper.make_tensor_value_info("w", TensorProto.FLOAT, [2, 300])],
+        [numpy_helper.from_array(w, "w")])
+    path = tmp_path / "g.onnx"
+    onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path),
+                    save_as_external_data=True, all_tensors_to_one_file=False, size_threshold=0)
+    assert (tmp_path / "w").exists()
+    _finish(path, ["y", "weight"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.onnx", "g.onnx.data"]
+    out = run_onnxruntime(path, {"x": np.ones((2, 300), np.float32)})
+    assert np.array_equal(out["y"], w + 1) and np.array_equal(out["weight"], w)
