@@ -4,8 +4,6 @@
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
-import { startDiscord } from './bots/discord/index.js';
-import { startSlack } from './bots/slack/index.js';
 import { registerOps } from './bots/web/ops.js';
 import { buildWebServer } from './bots/web/server.js';
 import { ConfigError, loadConfigFromEnvironment, type Config } from './config.js';
@@ -19,7 +17,6 @@ import { MemoryBlobStore, REDIS_PREFIX, RedisBlobStore } from './queue/blobs.js'
 import { createProcessor } from './queue/processor.js';
 import { createQueue, type ProcessTurn, type TurnQueue } from './queue/queue.js';
 
-export const DEFAULT_MODEL_DIR = 'models/omg-llava-nano';
 const MIB = 1024 * 1024;
 const MEMORY_CONVERSATIONS = 1000; // without Redis: conversations kept, least recently written dropped first
 
@@ -119,12 +116,15 @@ async function main(): Promise<void> {
     await opsServer.listen({ host: config.HOST, port: config.METRICS_PORT });
     stops.push(() => opsServer.close());
   }
+  // The chat SDKs are loaded only when their bot is configured.
   const deps = { config, service: core.service, log };
   if (config.DISCORD_TOKEN) {
+    const { startDiscord } = await import('./bots/discord/index.js');
     const discord = await startDiscord(deps);
     if (discord) stops.push(() => discord.stop());
   }
   if (config.SLACK_BOT_TOKEN) {
+    const { startSlack } = await import('./bots/slack/index.js');
     const slack = await startSlack(deps);
     if (slack) stops.push(() => slack.stop());
   }

@@ -26,7 +26,7 @@ describe('main with a missing model bundle', () => {
     expect(await health.json()).toMatchObject({ ok: false, model: expect.stringMatching(/model bundle is invalid: manifest\.json is missing/) });
 
     const form = new FormData();
-    form.append('image', new Blob([await scenePng()], { type: 'image/png' }), 'scene.png');
+    form.append('image', new Blob([new Uint8Array(await scenePng())], { type: 'image/png' }), 'scene.png');
     const { id } = (await (await fetch(`${app.url}/api/conversations`, { method: 'POST', body: form })).json()) as { id: string };
     const ask = await fetch(`${app.url}/api/conversations/${id}/ask`, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'What is this?' }),

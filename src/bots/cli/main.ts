@@ -2,10 +2,9 @@
 // in-process queue, asks one question and exits with a code that says what went wrong.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfigFromEnvironment, type Config } from '../../config.js';
+import { ConfigError, loadConfig, loadConfigFromEnvironment, type Config } from '../../config.js';
 import { toOmgError } from '../../errors.js';
 import { createLogger } from '../../log.js';
-import { createCore, DEFAULT_MODEL_DIR } from '../../main.js';
 import { parseArgs, usage, UsageError, type AskArgs } from './args.js';
 import { readInputs, runAsk, type AskInputs } from './ask.js';
 import { exitCodeFor, exitCodes } from './exit-codes.js';
@@ -16,7 +15,7 @@ const embeddedModel = fileURLToPath(new URL('../../../models/omg-llava-nano', im
 /** --model wins, then MODEL_DIR when set to something else than the default, then the embedded bundle. */
 function modelDir(args: AskArgs, config: Config): string {
   if (args.model) return args.model;
-  if (config.MODEL_DIR !== DEFAULT_MODEL_DIR || existsSync(config.MODEL_DIR)) return config.MODEL_DIR;
+  if (config.MODEL_DIR !== loadConfig({}).MODEL_DIR || existsSync(config.MODEL_DIR)) return config.MODEL_DIR;
   return embeddedModel;
 }
 
@@ -55,6 +54,8 @@ async function main(argv: string[]): Promise<number> {
   // The CLI always runs its own in-process queue and worker, whatever the service's settings say; its log stays quiet.
   const cliConfig: Config = { ...config, MODEL_DIR: modelDir(args, config), REDIS_URL: undefined, LOG_LEVEL: 'warn' };
   say(`loading model ${cliConfig.MODEL_DIR} ...\n`);
+  // Imported here so that --help and input mistakes answer without loading the whole service.
+  const { createCore } = await import('../../main.js');
   const core = await createCore(cliConfig, createLogger(cliConfig, process.stderr));
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());
