@@ -45,6 +45,7 @@ interface Watcher {
   live: boolean; // a stream event arrived, so the state read at subscription time is stale
   started: boolean; // no more 'queued' positions after 'started'
   position: number;
+  last?: ProgressEvent['type'];
 }
 
 export class BullTurnQueue implements TurnQueue {
@@ -209,7 +210,10 @@ export class BullTurnQueue implements TurnQueue {
       if (watcher.started || ev.position === watcher.position || ev.position === 0) return;
       watcher.position = ev.position;
     }
+    // The state read at subscription and the stream can both report the same start; a second 'started' in a row says nothing.
+    if (ev.type === 'started' && watcher.last === 'started') return;
     if (ev.type === 'started') watcher.started = true;
+    watcher.last = ev.type;
     try {
       watcher.onEvent(ev);
     } catch (err) {
