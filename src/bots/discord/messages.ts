@@ -2,7 +2,7 @@
 // a message in the bot's thread continues one, and DMs need no mention. Steps: trigger → allow-list → once →
 // rate limit → where the conversation lives → which image → run the turn.
 import { ChannelType, type Attachment, type Message, type SendableChannels } from 'discord.js';
-import { isOmgError, toOmgError } from '../../errors.js';
+import { isOmgError, omgError, toOmgError } from '../../errors.js';
 import { fetchImage, pickImage, type ImageInput } from './attachments.js';
 import { isAllowed } from './access.js';
 import type { BotContext } from './context.js';
@@ -20,7 +20,7 @@ export async function handleMessage(ctx: BotContext, message: Message): Promise<
     ctx.limiter.take(`discord:${message.author.id}`);
     const text = stripMention(message.content, ctx.client.user.id) || DEFAULT_QUESTION;
     const image = await findImage(ctx, message);
-    const { channel, thread, surfaceChannel } = await locate(ctx, message);
+    const { channel, thread, surfaceChannel } = await locate(ctx, message, image !== undefined);
     ctx.chains.setLatest(message.channelId, message.author.id, thread);
     ctx.running.set(message.id, message.author.id);
     const posted = await runTurn(ctx, { eventId: message.id, userId: message.author.id, channel, thread, text, ...(image ? { image } : {}) },
@@ -61,11 +61,12 @@ function stripMention(content: string, botId: string): string {
 
 // A thread is its own conversation. A new mention in a text channel opens a thread from the user's message (the
 // thread takes the message's id); elsewhere, and where threads are not allowed, the reply chain is the conversation.
-async function locate(ctx: BotContext, message: Message): Promise<{ channel: string; thread: string; surfaceChannel: SendableChannels }> {
+async function locate(ctx: BotContext, message: Message, hasImage: boolean): Promise<{ channel: string; thread: string; surfaceChannel: SendableChannels }> {
   const source = message.channel;
   if (source.isThread()) return { channel: source.parentId ?? source.id, thread: source.id, surfaceChannel: source };
   const continuing = message.reference !== null && message.mentions.repliedUser?.id === ctx.client.user.id;
   if (!continuing && source.type === ChannelType.GuildText) {
+    if (!hasImage) throw omgError('OMG_ERR_NO_IMAGE'); // a new conversation needs one; no thread for a bare mention
     try {
       const thread = await message.startThread({ name: threadName(message.content, ctx.client.user.id) });
       return { channel: source.id, thread: thread.id, surfaceChannel: thread };

@@ -170,6 +170,11 @@ describe('Discord adapter', () => {
     expect((await errorIn(CHANNEL_ID)).content).toMatch(/not a supported image/);
     expect(fake.message(fake.botMessages(CHANNEL_ID).at(-1)!.id).message_reference.message_id).toBe(first.id);
 
+    const bare = fake.sendMessage({ author: user('700000000000000002', 'bob'), content: mention('hello'), mentionBot: true });
+    const noImage = await fake.until(() => fake.botMessages(CHANNEL_ID).find((m) => m.message_reference?.message_id === bare.id));
+    expect(noImage.content).toMatch(/^⚠️ There is no image in this conversation yet/);
+    expect(fake.calls.some((c) => c.path.endsWith(`/messages/${bare.id}/threads`))).toBe(false);
+
     const big = fake.attachment('huge.png', png, 'image/png', { width: 64, height: 48, bytes: MAX_IMAGE_BYTES + 1 });
     fake.sendMessage({ author: user('700000000000000002', 'bob'), content: mention('and this?'), mentionBot: true, attachments: [big] });
     const tooLarge = await fake.until(() => fake.botMessages(CHANNEL_ID).find((m) => /too large/.test(m.content)));
