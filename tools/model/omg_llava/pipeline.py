@@ -5,7 +5,8 @@ preprocess (PIL) -> vision -> prior -> image block; prompts -> prompt embeddings
 tokenisation -> splice -> greedy generation with a KV cache, capturing [SEG] states -> seg -> masks.
 `Conversation` is the stateful part (image features, KV cache, history); the model stays stateless.
 """
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -16,7 +17,6 @@ from .tokenizer import MARK, REGION, SEG, Tokenizer
 
 IMAGE_ID = -200  # the <image> placeholder in id lists (upstream IMAGE_TOKEN_INDEX); never embedded
 KINDS = {"point": 0, "box": 1, "mask": 2}
-PLACEHOLDER = {"point": MARK, "box": REGION, "mask": REGION}  # the text token each prompt kind fills
 
 
 @dataclass(frozen=True)
@@ -134,30 +134,23 @@ class Turn:
     text: str
 
 
-@dataclass
 class Conversation:
     """One image, many turns: the image pass runs once, the KV cache carries the history."""
-    model: object
-    tokenizer: Tokenizer
-    template: dict
-    image: Image.Image
-    past: list = None
-    length: int = 0                    # tokens in the cache
-    pending: list = field(default_factory=list)   # ids generated but not yet fed (the stop id)
-    used: dict = field(default_factory=lambda: {MARK: 0, REGION: 0})
-    embeds: dict = field(default_factory=lambda: {MARK: [], REGION: []})
 
-    def __post_init__(self):
-        m = self.model
+    def __init__(self, model, tokenizer: Tokenizer, template: dict, image: Image.Image):
+        self.model, self.tokenizer, self.template = model, tokenizer, template
         with torch.no_grad():
-            self.pixel_values, self.geometry = preprocess(self.image, m.cfg)
-            self.vision = m.vision(self.pixel_values)
-            self.prior = m.prior(*(self.vision[k] for k in ("clip_feature", "query_feat", "query_pos", "class_logits", "mask_logits")))
+            self.pixel_values, self.geometry = preprocess(image, model.cfg)
+            self.vision = model.vision(self.pixel_values)
+            self.prior = model.prior(*(self.vision[k] for k in ("clip_feature", "query_feat", "query_pos", "class_logits", "mask_logits")))
             pixel_tokens, separator, object_tokens, valid = self.prior
             self.image_block = torch.cat([pixel_tokens, separator, object_tokens[valid]])  # [P+1+n, D]
         self.features = [self.vision[k] for k in ("mask_features", "mem0", "mem1", "mem2")]
-        tok = self.tokenizer
-        self.stop_ids = {tok.token_id("</s>")} | {tok.token_id(s) for s in self.template["stop"]}
+        self.stop_ids = {tokenizer.token_id("</s>")} | {tokenizer.token_id(s) for s in template["stop"]}
+        self.past, self.length = None, 0        # KV cache and the number of tokens in it
+        self.pending = []                        # ids generated but not yet fed (the stop word)
+        self.embeds = {MARK: [], REGION: []}     # prompt embeddings per placeholder, in order of appearance
+        self.used = {MARK: 0, REGION: 0}         # how many of each list the history has consumed
 
     def turn_ids(self, question):
         """The new ids of a turn: first turn = BOS + chunk 0, image, chunk 1; later turns continue the history."""
@@ -167,16 +160,27 @@ class Conversation:
             return tok.encode(before, add_bos=True) + [IMAGE_ID] + tok.encode(after)
         return self.pending + tok.encode(t["separator"] + t["user"].format(input=question))
 
+    def add_prompts(self, question, prompts):
+        """Embed `prompts`; prompts[i] fills the i-th <mark>/<region> of `question` -> (prompt inputs, embeds [N,D])."""
+        placeholders = re.findall(f"{re.escape(MARK)}|{re.escape(REGION)}", question)
+        if len(placeholders) != len(prompts):
+            raise ValueError(f"the question has {len(placeholders)} <mark>/<region> placeholders but {len(prompts)} prompts")
+        inputs = prompt_inputs(list(prompts), self.geometry)
+        embeds = self.model.prompt(*self.features, **inputs) if prompts else torch.zeros(0, self.model.cfg.llm.hidden_size)
+        for placeholder, e in zip(placeholders, embeds):
+            self.embeds[placeholder].append(e)
+        return inputs, embeds
+
     def splice(self, ids):
-        """ids -> inputs_embeds [T,D]: the image block for IMAGE_ID, the next prompt embedding of its list for
-        each <mark>/<region>, token embeddings elsewhere."""
-        tok, parts = self.tokenizer, []
-        mark, region = tok.token_id(MARK), tok.token_id(REGION)
+        """ids -> inputs_embeds [T,D]: the image block for IMAGE_ID, the next embedding of its list for each
+        <mark>/<region>, token embeddings elsewhere."""
+        lists = {self.tokenizer.token_id(MARK): MARK, self.tokenizer.token_id(REGION): REGION}
+        parts = []
         for i in ids:
             if i == IMAGE_ID:
                 parts.append(self.image_block)
-            elif i in (mark, region):
-                key = MARK if i == mark else REGION
+            elif i in lists:
+                key = lists[i]
                 parts.append(self.embeds[key][self.used[key]][None])
                 self.used[key] += 1
             else:
@@ -192,17 +196,8 @@ class Conversation:
         self.length += T
         return logits[0], hidden[0]
 
-    @torch.no_grad()
-    def ask(self, question, prompts=(), max_new_tokens=256) -> Turn:
-        """Greedy answer to `question`; prompts[i] fills the i-th <mark>/<region> placeholder of the question."""
-        inputs = prompt_inputs(list(prompts), self.geometry)
-        prompt_embeds = self.model.prompt(*self.features, **inputs) if prompts else torch.zeros(0, self.model.cfg.llm.hidden_size)
-        for p, e in zip(prompts, prompt_embeds):
-            self.embeds[PLACEHOLDER[p["kind"]]].append(e)
-        ids = self.turn_ids(question)
-        inputs_embeds = self.splice(ids)
-        logits, _ = self.step(inputs_embeds)
-        prompt_logits = logits[-1]
+    def greedy(self, logits, max_new_tokens):
+        """Greedy decoding from the prefill logits [T,V] -> (generated ids, margins, [SEG] states [N,D])."""
         generated, margins, seg_hidden = [], [], []
         seg_id = self.tokenizer.token_id(SEG)
         while True:
@@ -215,9 +210,20 @@ class Conversation:
             logits, hidden = self.step(self.model.embed(torch.tensor([[next_id]]))[0])
             if next_id == seg_id:  # the [SEG] state is the one where [SEG] is the input
                 seg_hidden.append(hidden[-1])
-        # The last generated id was never fed; the history also ends with the stop word when generation hit the limit.
-        self.pending = generated[-1:] + ([] if next_id in self.stop_ids else [self.tokenizer.token_id(self.template["stop"][0])])
-        seg_hidden = torch.stack(seg_hidden) if seg_hidden else torch.zeros(0, self.model.cfg.llm.hidden_size)
-        mask_logits = self.model.seg(seg_hidden, *self.features) if len(seg_hidden) else torch.zeros(0, 1, self.model.cfg.mask_size, self.model.cfg.mask_size)
-        return Turn(ids, inputs, prompt_embeds, inputs_embeds, prompt_logits, generated, margins, seg_hidden, mask_logits,
+        # The last id was never fed; the history also ends with the stop word when generation hit the limit.
+        stop = [] if next_id in self.stop_ids else [self.tokenizer.token_id(self.template["stop"][0])]
+        self.pending = generated[-1:] + stop
+        return generated, margins, torch.stack(seg_hidden) if seg_hidden else torch.zeros(0, self.model.cfg.llm.hidden_size)
+
+    @torch.no_grad()
+    def ask(self, question, prompts=(), max_new_tokens=256) -> Turn:
+        """Greedy answer to `question`; prompts[i] fills the i-th <mark>/<region> placeholder of the question."""
+        inputs, prompt_embeds = self.add_prompts(question, prompts)
+        ids = self.turn_ids(question)
+        inputs_embeds = self.splice(ids)
+        logits, _ = self.step(inputs_embeds)
+        generated, margins, seg_hidden = self.greedy(logits, max_new_tokens)
+        M = self.model.cfg.mask_size
+        mask_logits = self.model.seg(seg_hidden, *self.features) if len(seg_hidden) else torch.zeros(0, 1, M, M)
+        return Turn(ids, inputs, prompt_embeds, inputs_embeds, logits[-1], generated, margins, seg_hidden, mask_logits,
                     self.geometry.masks(mask_logits), self.tokenizer.decode(generated))

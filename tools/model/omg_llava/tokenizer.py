@@ -8,7 +8,7 @@ model adds a dummy prefix), replace " " by "▁", BPE by merge rank, unknown cha
 OMG-LLaVA's added tokens (spec §8.2): `[SEG]`, `<p>`, `</p>`, `<region>` get embedding rows V-4..V-1;
 `<mark>` gets id V, one past the last row (it is always replaced by a prompt embedding).
 """
-import base64
+import io
 import json
 import re
 
@@ -30,7 +30,6 @@ def train_sentencepiece(texts, vocab_size: int) -> bytes:
     Text is kept as written (identity normalisation, whitespace not collapsed) so the Hugging Face
     conversion is exact. Added tokens must already be removed from `texts` (see `split_added`).
     """
-    import io
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(texts), model_writer=model, model_type="bpe", vocab_size=vocab_size,
@@ -186,10 +185,9 @@ class Tokenizer:
 
     def manifest_tokens(self) -> dict:
         """The manifest's `tokens` block (bundle.md)."""
-        names = {"bos": self.bos_id, "eos": self.token_id("</s>"), "im_start": self.token_id(IM_START),
-                 "im_end": self.token_id(IM_END), "seg": self.token_id(SEG), "p_open": self.token_id(P_OPEN),
-                 "p_close": self.token_id(P_CLOSE), "region": self.token_id(REGION), "mark": self.token_id(MARK)}
-        return names
+        return {"bos": self.bos_id, "eos": self.token_id("</s>"), "im_start": self.token_id(IM_START),
+                "im_end": self.token_id(IM_END), "seg": self.token_id(SEG), "p_open": self.token_id(P_OPEN),
+                "p_close": self.token_id(P_CLOSE), "region": self.token_id(REGION), "mark": self.token_id(MARK)}
 
     @property
     def vocab_rows(self) -> int:
