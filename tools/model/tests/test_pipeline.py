@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -89,3 +90,5 @@ def test_follow_up_turn_from_cache_equals_recomputation():
         logits, _, _ = model.llm(x, torch.arange(x.shape[1])[None], torch.ones(1, x.shape[1], dtype=torch.int64))
     assert torch.allclose(logits[0, -1], second.prompt_logits, atol=1e-4)
     assert conv.length == x.shape[1] + len(second.generated) - 1
+    with pytest.raises(ValueError, match="2 <mark>/<region> placeholders but 1 prompts"):
+        conv.ask("<mark> or <region>?", [{"kind": "point", "x": 1, "y": 1}])
