@@ -76,6 +76,9 @@ export class BullTurnQueue implements TurnQueue {
       },
     });
     this.redis = new Redis(config.REDIS_URL!);
+    // Connection errors are reported here (and retried by the clients) instead of crashing the process.
+    this.queue.on('error', (err) => deps.logger.error({ err }, 'queue error'));
+    this.redis.on('error', (err) => deps.logger.error({ err }, 'redis error'));
     this.ready = this.listen(prefix, connection);
   }
 
@@ -278,6 +281,7 @@ export async function startWorker(
   const k = keys(prefix);
   const redis = new Redis(config.REDIS_URL!);
   const subscriber = new Redis(config.REDIS_URL!);
+  for (const client of [redis, subscriber]) client.on('error', (err) => deps.logger.error({ err }, 'redis error'));
   const running = new Map<string, AbortController>();
   await subscriber.subscribe(k.cancelChannel);
   subscriber.on('message', (_channel: string, jobId: string) => running.get(jobId)?.abort(omgError('OMG_ERR_CANCELLED')));

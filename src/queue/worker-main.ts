@@ -44,6 +44,7 @@ const model = await InferenceClient.start(config.MODEL_DIR, {
 logger.info({ model: config.MODEL_DIR, provider: model.provider }, 'model loaded');
 
 const redis = new Redis(config.REDIS_URL);
+redis.on('error', (err) => logger.error({ err }, 'redis error'));
 const blobs = new RedisBlobStore(redis, { prefix: REDIS_PREFIX, defaultTtlSec: config.CONVERSATION_TTL_S });
 const processTurn = createProcessor({ model, blobs, metrics, overlayTtlSec: config.CONVERSATION_TTL_S });
 const worker = await startWorker(config, { processTurn, logger, metrics });
