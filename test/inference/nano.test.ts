@@ -1,5 +1,6 @@
 // End to end through the TypeScript core with the trained nano bundle, on held-out generated scenes
-// (fixtures/make_nano_scenes.py): referring segmentation and segment everything against the issue's quality bars.
+// (fixtures/make_nano_scenes.py): referring segmentation, grounded captions and segment everything against the
+// quality bars of the model-tooling issue.
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +10,10 @@ import { decodeRgb } from '../../src/inference/preprocess.js';
 
 const NANO = fileURLToPath(new URL('../../models/omg-llava-nano/', import.meta.url));
 const SCENES = fileURLToPath(new URL('./fixtures/nano-scenes/', import.meta.url));
-const REFER_QUESTION = 'Please segment the {x} in this image.'; // the eval form of scenes/texts.py
+// Question forms of tools/model/scenes/texts.py: the referring eval form and the first upstream GCG question.
+const REFER_QUESTION = 'Please segment the {x} in this image.';
+const GCG_QUESTION = 'Could you please give me a detailed description of the image? Please respond with interleaved '
+  + 'segmentation masks for the corresponding parts of the answer.';
 
 interface SceneObject { name: string; referring: string | null; mask: string }
 interface Scene { image: string; width: number; height: number; objects: SceneObject[] }
@@ -53,6 +57,27 @@ describe.skipIf(!existsSync(`${NANO}manifest.json`))('nano bundle end to end (he
     console.info(`nano referring mIoU ${mean.toFixed(3)} over ${scores.length} targets`);
     expect(scores.length).toBeGreaterThan(15);
     expect(mean).toBeGreaterThanOrEqual(0.85);
+  });
+
+  it('names every shape once in grounded captions, with phrase-mask mIoU >= 0.80', async () => {
+    const scores: number[] = [];
+    let namedOnce = 0;
+    for (const scene of scenes) {
+      const chat = await model.conversation(read(scene.image));
+      const answer = await chat.ask(GCG_QUESTION, { generation: { maxNewTokens: 96 } });
+      chat.close();
+      const phrases = [...answer.raw.matchAll(/<p>(.*?)<\/p>/g)].map((m) => m[1]!.trim().toLowerCase());
+      if (JSON.stringify(phrases.sort()) === JSON.stringify(scene.objects.map((o) => o.name).sort())) namedOnce++;
+      for (const segment of answer.segments) {
+        const same = scene.objects.filter((o) => o.name === segment.phrase.toLowerCase());
+        const best = await Promise.all(same.map(async (o) => iou(segment.mask, await groundTruth(o.mask))));
+        scores.push(Math.max(0, ...best));
+      }
+    }
+    const mean = scores.reduce((s, v) => s + v, 0) / Math.max(1, scores.length);
+    console.info(`nano GCG: ${namedOnce}/${scenes.length} captions name every shape once; phrase-mask mIoU ${mean.toFixed(3)}`);
+    expect(namedOnce).toBe(scenes.length);
+    expect(mean).toBeGreaterThanOrEqual(0.8);
   });
 
   it('finds >= 90% of the objects with segment everything at IoU 0.5', async () => {
