@@ -1,11 +1,14 @@
 // A loopback stand-in for Slack: the Web API (under /api/, for Bolt's `clientOptions.slackApiUrl`), the external
 // upload URLs that files.uploadV2 posts to, a files host serving `url_private` (HTML login page without the bot
-// token, as Slack does), and a sender of signed Events API / slash-command POSTs to Bolt's HTTP receiver.
+// token, as Slack does), a Socket Mode WebSocket (apps.connections.open), and a sender of signed Events API /
+// slash-command POSTs to Bolt's HTTP receiver.
 import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
 
 export const BOT_TOKEN = 'xoxb-fake-bot-token';
+export const APP_TOKEN = 'xapp-fake-app-token';
 export const SIGNING_SECRET = 'fake-signing-secret';
 export const BOT_USER_ID = 'UBOT00001';
 export const TEAM_ID = 'TFAKE0001';
@@ -26,10 +29,15 @@ export class FakeSlack {
   private readonly failures: Failure[] = [];
   private readonly listeners = new Set<() => void>();
   private counter = 0;
+  private readonly wss = new WebSocketServer({ noServer: true });
+  private readonly sockets = new Set<WebSocket>();
+  /** Envelope ids the Socket Mode client acknowledged. */
+  readonly acks: string[] = [];
   port = 0;
 
   static async start(): Promise<FakeSlack> {
     const fake = new FakeSlack();
+    fake.server.on('upgrade', (req, socket, head) => fake.wss.handleUpgrade(req, socket, head, (ws) => fake.onSocket(ws)));
     await new Promise<void>((resolve) => fake.server.listen(0, '127.0.0.1', resolve));
     fake.port = (fake.server.address() as AddressInfo).port;
     return fake;
@@ -41,6 +49,8 @@ export class FakeSlack {
   get filesHost(): string { return `127.0.0.1:${this.port}`; }
 
   async close(): Promise<void> {
+    for (const ws of this.sockets) ws.terminate();
+    this.wss.close();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -81,6 +91,31 @@ export class FakeSlack {
       authorizations: [{ team_id: TEAM_ID, user_id: BOT_USER_ID, is_bot: true, is_enterprise_install: false }] };
   }
 
+  /** Resolves once a Socket Mode client is connected (and greeted with "hello"). */
+  socketConnected(timeoutMs = 20_000): Promise<void> {
+    return this.until(() => this.sockets.size > 0, timeoutMs).then(() => undefined);
+  }
+
+  /** Delivers an Events API envelope over Socket Mode, as Slack does; returns its envelope id. */
+  pushEvent(envelope: ReturnType<FakeSlack['envelope']>): string {
+    const envelopeId = `env-${++this.counter}`;
+    const frame = JSON.stringify({ envelope_id: envelopeId, type: 'events_api', payload: envelope, accepts_response_payload: false, retry_attempt: 0, retry_reason: '' });
+    for (const ws of this.sockets) ws.send(frame);
+    return envelopeId;
+  }
+
+  private onSocket(ws: WebSocket): void {
+    this.sockets.add(ws);
+    ws.on('close', () => this.sockets.delete(ws));
+    ws.on('message', (raw) => {
+      const frame = JSON.parse(String(raw));
+      if (frame.envelope_id) this.acks.push(frame.envelope_id);
+      for (const listener of [...this.listeners]) listener();
+    });
+    ws.send(JSON.stringify({ type: 'hello', num_connections: 1, debug_info: { host: 'fake' }, connection_info: { app_id: 'AFAKE0001' } }));
+    for (const listener of [...this.listeners]) listener();
+  }
+
   /** A fresh message timestamp, unique within the fake. */
   ts(): string { return `${Math.floor(Date.now() / 1000)}.${String(++this.counter).padStart(6, '0')}`; }
 
@@ -100,7 +135,7 @@ export class FakeSlack {
       failure.times--;
       call.status = failure.status;
       res.writeHead(failure.status, failure.status === 429 ? { 'retry-after': String(failure.retryAfter ?? 1) } : {}).end();
-    } else if (req.headers.authorization !== `Bearer ${BOT_TOKEN}` && args.token !== BOT_TOKEN) {
+    } else if (!authorised(method, req.headers.authorization ?? `Bearer ${args.token}`)) {
       json(res, { ok: false, error: 'invalid_auth' });
     } else {
       json(res, this.answer(method, args));
@@ -141,6 +176,8 @@ export class FakeSlack {
         this.messages.push(shared);
         return { ok: true, files: files.map((f) => ({ id: f.id, title: f.title ?? this.uploads.get(f.id)!.filename })) };
       }
+      case 'apps.connections.open':
+        return { ok: true, url: `ws://127.0.0.1:${this.port}/socket` };
       case 'users.info':
         return { ok: true, user: { id: args.user, name: args.user, is_bot: false } };
       default:
@@ -186,6 +223,11 @@ export async function postSigned(url: string, body: string, opts: { contentType?
 export function slashCommandBody(command: string, text: string, user: string, channel = CHANNEL, triggerId = `T${Date.now()}`): string {
   return new URLSearchParams({ token: 'deprecated', team_id: TEAM_ID, channel_id: channel, channel_name: 'general', user_id: user,
     user_name: user, command, text, api_app_id: 'AFAKE0001', response_url: 'http://127.0.0.1:9/unused', trigger_id: triggerId }).toString();
+}
+
+// apps.connections.open takes the app-level token; every other method the bot token.
+function authorised(method: string, authorization: string): boolean {
+  return authorization === `Bearer ${method === 'apps.connections.open' ? APP_TOKEN : BOT_TOKEN}`;
 }
 
 function json(res: ServerResponse, body: unknown): void {

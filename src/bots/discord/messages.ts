@@ -1,6 +1,6 @@
 // Messages: a mention with an image starts a conversation (in a new thread where possible), a reply to the bot or
 // a message in the bot's thread continues one, and DMs need no mention. Steps: trigger → allow-list → once →
-// rate limit → where the conversation lives → which image → run the turn.
+// rate limit → which image (caps checked first) → where the conversation lives → run the turn.
 import { ChannelType, type Attachment, type Message, type SendableChannels } from 'discord.js';
 import { isOmgError, omgError, toOmgError } from '../../errors.js';
 import { fetchImage, pickImage, type ImageInput } from './attachments.js';

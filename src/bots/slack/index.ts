@@ -1,7 +1,7 @@
 // The Slack bot: a Bolt app over Socket Mode (SLACK_APP_TOKEN set) or HTTP events with signature verification,
 // whose events and /omg command become conversation turns through the TurnService.
 import type { AddressInfo } from 'node:net';
-import { App, HTTPReceiver, type AppOptions } from '@slack/bolt';
+import { App, HTTPReceiver, SocketModeReceiver } from '@slack/bolt';
 import { registerCommand } from './command.js';
 import { createContext } from './context.js';
 import type { SlackDeps } from './deps.js';
@@ -32,13 +32,13 @@ export async function startSlack(deps: SlackDeps): Promise<SlackBot | null> {
     return null;
   }
   const logger = boltLogger(log);
-  const common: AppOptions = {
-    token, logger, deferInitialization: true,
-    clientOptions: { retryConfig, ...(config.SLACK_API_URL ? { slackApiUrl: withSlash(config.SLACK_API_URL) } : {}) },
-  };
-  const app = appToken
-    ? new App({ ...common, appToken, socketMode: true })
-    : new App({ ...common, receiver: new HTTPReceiver({ signingSecret: signingSecret!, logger, processBeforeResponse: false }) });
+  const clientOptions = { retryConfig, ...(config.SLACK_API_URL ? { slackApiUrl: withSlash(config.SLACK_API_URL) } : {}) };
+  // The Socket Mode client opens its connection through the Web API too (apps.connections.open), so it gets the
+  // same client options.
+  const receiver = appToken
+    ? new SocketModeReceiver({ appToken, logger, installerOptions: { clientOptions } })
+    : new HTTPReceiver({ signingSecret: signingSecret!, logger, processBeforeResponse: false });
+  const app = new App({ token, logger, receiver, clientOptions, deferInitialization: true });
   try {
     await app.init();
   } catch (err) {
@@ -50,8 +50,17 @@ export async function startSlack(deps: SlackDeps): Promise<SlackBot | null> {
   registerEvents(app, ctx);
   registerCommand(app, ctx);
   app.error(async (err) => { log.error({ err }, 'slack: unhandled error'); });
-  const server = appToken ? await app.start() : await app.start({ port: config.SLACK_PORT, host: config.HOST });
-  const port = appToken ? null : (server.address() as AddressInfo).port;
+  let port: number | null = null;
+  try {
+    if (appToken) await app.start();
+    else port = ((await app.start({ port: config.SLACK_PORT, host: config.HOST })).address() as AddressInfo).port;
+  } catch (err) {
+    log.error({ reason: err instanceof Error ? err.message : String(err) },
+      appToken ? 'Slack bot not started: Socket Mode could not connect; check SLACK_APP_TOKEN (connections:write)'
+        : `Slack bot not started: cannot listen on ${config.HOST}:${config.SLACK_PORT}`);
+    await app.stop().catch((stopErr: unknown) => log.debug({ err: stopErr }, 'slack: stopping after a failed start'));
+    return null;
+  }
   log.info({ mode: appToken ? 'socket' : 'http', port }, 'slack: ready');
   return { app, port, stop: () => app.stop().then(() => undefined) };
 }

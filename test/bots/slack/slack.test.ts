@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSlack, type SlackBot } from '../../../src/bots/slack/index.js';
 import { loadConfig } from '../../../src/config.js';
 import { createLogger } from '../../../src/log.js';
-import { BOT_TOKEN, BOT_USER_ID, CHANNEL, FakeSlack, SIGNING_SECRET, postSigned, slashCommandBody } from '../../fakes/slack.js';
+import { APP_TOKEN, BOT_TOKEN, BOT_USER_ID, CHANNEL, FakeSlack, SIGNING_SECRET, postSigned, slashCommandBody } from '../../fakes/slack.js';
 import { testService } from '../../fakes/turn-service.js';
 
 const MAX_IMAGE_BYTES = 500_000;
@@ -196,6 +196,23 @@ describe('Slack adapter', () => {
     const posts = fake.calls.filter((c) => c.method === 'chat.postMessage' && c.args.thread_ts === String(event.ts));
     expect(posts.map((c) => c.status)).toEqual([429, 200]);
     expect(posts[1]!.at - posts[0]!.at).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('works over Socket Mode when SLACK_APP_TOKEN is set, acknowledging each envelope', async () => {
+    const socketConfig = config({ SLACK_APP_TOKEN: APP_TOKEN });
+    const socketBot = await startSlack({ config: socketConfig, service: testService().service, log: createLogger(socketConfig) });
+    try {
+      expect(socketBot?.port).toBeNull();
+      await fake.socketConnected();
+      const file = fake.file('scene.png', png, 'image/png', { width: 64, height: 48 });
+      const event = mention('U0JUDY', 'what is this?', [file]);
+      const envelopeId = fake.pushEvent(fake.envelope(event));
+      const [answer] = await answered(String(event.ts));
+      expect(answer!.blocks![0].text.text).toContain('🟧 *a red circle* (#1)');
+      expect(fake.acks).toContain(envelopeId);
+    } finally {
+      await socketBot?.stop();
+    }
   });
 
   it('reports a refused token once and does not start', async () => {
