@@ -58,7 +58,9 @@ export async function decodeRgb(bytes: Uint8Array): Promise<RgbImage> {
 export function padToSquare(img: RgbImage, g: Geometry, padColor: readonly number[]): RgbImage {
   const s = g.side;
   const out = new Uint8Array(s * s * 3);
-  for (let i = 0; i < s * s; i++) out.set(padColor, i * 3);
+  // Fill with the pad colour by doubling copies (one set() per pixel took ~50 ms on a 1024 px photo).
+  out.set(padColor.slice(0, 3), 0);
+  for (let filled = 3; filled < out.length; filled *= 2) out.copyWithin(filled, 0, Math.min(filled, out.length - filled));
   for (let y = 0; y < img.height; y++) {
     const src = img.data.subarray(y * img.width * 3, (y + 1) * img.width * 3);
     out.set(src, ((y + g.padTop) * s + g.padLeft) * 3);
