@@ -1,7 +1,8 @@
 // The Discord bot: a discord.js client whose events go to small handlers (messages.ts, interactions.ts), which
 // turn them into conversation turns through the TurnService. No model, queue or rendering code lives here.
 import { once } from 'node:events';
-import { Client, Events, GatewayIntentBits, Partials } from 'discord.js';
+import { Client, DefaultRestOptions, Events, GatewayIntentBits, Partials } from 'discord.js';
+import { withServerErrorBackoff } from './backoff.js';
 import { commandDefinitions } from './commands.js';
 import { createContext } from './context.js';
 import type { DiscordDeps } from './deps.js';
@@ -28,7 +29,11 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordBot | null
   const client = new Client({
     intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent, GatewayIntentBits.DirectMessages],
     partials: [Partials.Channel], // DM channels are not cached; without this their messages never arrive
-    rest: config.DISCORD_API_URL ? { api: config.DISCORD_API_URL } : {},
+    rest: {
+      ...(config.DISCORD_API_URL ? { api: config.DISCORD_API_URL } : {}),
+      makeRequest: withServerErrorBackoff(DefaultRestOptions.makeRequest),
+      retries: 1, // network errors; 5xx answers are retried with backoff by the wrapper
+    },
     enforceNonce: true, // a send retried after a lost response is not posted twice
   });
   const ready = once(client, Events.ClientReady);

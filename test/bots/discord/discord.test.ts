@@ -200,7 +200,7 @@ describe('Discord adapter', () => {
     expect(notice.body.data.content).toMatch(/try again in \d+ s/);
   });
 
-  it('waits out a 429 for its retry_after and posts once; a 5xx after the post does not post twice', async () => {
+  it('waits out a 429 for its retry_after and posts once; a 5xx after the post is retried with backoff and does not post twice', async () => {
     const image = fake.attachment('scene.png', png, 'image/png', { width: 64, height: 48 });
     fake.fail('POST', /^\/channels\/\d+\/messages$/, 429, { retryAfter: 1 });
     const asked = fake.sendMessage({ author: user('700000000000000005', 'frank'), content: mention('what?'), mentionBot: true, attachments: [image] });
@@ -215,7 +215,9 @@ describe('Discord adapter', () => {
     fake.fail('POST', new RegExp(`^/channels/${asked.id}/messages$`), 500, { afterHandling: true });
     fake.sendMessage({ author: user('700000000000000005', 'frank'), content: 'more please', channelId: asked.id });
     await answerIn(asked.id, 1);
-    expect(posts(asked.id).filter((c) => c.status === 500)).toHaveLength(1);
+    const failedAt = posts(asked.id).findIndex((c) => c.status === 500);
+    expect(failedAt).toBeGreaterThanOrEqual(0);
+    expect(posts(asked.id)[failedAt + 1]!.at - posts(asked.id)[failedAt]!.at).toBeGreaterThanOrEqual(500); // backed off
     expect(fake.botMessages(asked.id)).toHaveLength(2);
   });
 
