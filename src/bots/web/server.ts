@@ -17,7 +17,12 @@ export interface WebDeps extends Omit<ApiDeps, 'uploads'>, Partial<OpsDeps> {
 /** Builds the playground app; `ops` is mounted too unless /healthz and /metrics are served on their own port. */
 export async function buildWebServer(deps: WebDeps): Promise<FastifyInstance> {
   // pino's Logger is a FastifyBaseLogger; naming the base type keeps one FastifyInstance type across the app.
-  const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger | undefined, bodyLimit: 64 * 1024 });
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger | undefined,
+    bodyLimit: 64 * 1024,
+    // A browser may hold a streaming answer open; shutting down must not wait for it.
+    forceCloseConnections: true,
+  });
   await app.register(multipart);
   app.setErrorHandler<FastifyError | Error>((err, req, reply) => {
     // fastify's own 4xx (bad JSON, wrong content type, body too large) are the client's mistakes, told as such.

@@ -20,12 +20,18 @@ const overlayBytes = Uint8Array.from([137, 80, 78, 71, 1, 2, 3]);
 
 class FakeService {
   submits: SubmitInput[] = [];
-  conversations = new Map<string, { regions: { n: number; rle: ReturnType<typeof encode> }[]; turns: { id: string; answer?: { overlay: { hash: string; mime: string } | null } }[] }>();
+  conversations = new Map<string, { regions: { n: number; rle: ReturnType<typeof encode> }[]; turns: { id: string; overlay?: { hash: string; mime: string } }[] }>();
   failWith: unknown = null;
+  hang = false; // wait until the caller's signal aborts, like a turn still in the queue
 
   async submit(input: SubmitInput) {
     this.submits.push(input);
     if (this.failWith) throw this.failWith;
+    if (this.hang) {
+      input.onProgress?.({ type: 'queued', position: 4 });
+      await new Promise((resolve) => input.signal?.addEventListener('abort', resolve, { once: true }));
+      throw omgError('OMG_ERR_CANCELLED');
+    }
     const emit = (ev: ProgressEvent) => input.onProgress?.(ev);
     emit({ type: 'queued', position: 1 });
     emit({ type: 'started' });
@@ -34,7 +40,7 @@ class FakeService {
     const turnId = `t${this.submits.length}`;
     const conv = this.conversations.get(input.thread) ?? { regions: [], turns: [] };
     conv.regions.push({ n: 1, rle: encode(regionMask) });
-    conv.turns.push({ id: turnId, answer: { overlay: { hash: 'ovl', mime: 'image/png' } } });
+    conv.turns.push({ id: turnId, overlay: { hash: 'ovl', mime: 'image/png' } });
     this.conversations.set(input.thread, conv);
     const reply = {
       conversationId: `web:playground:${input.thread}`, turnId, jobId: 'j', text: 'It is a red circle.',
@@ -54,7 +60,7 @@ async function png(width: number, height: number): Promise<Buffer> {
 
 function form(field: string, bytes: Uint8Array, type = 'image/png'): FormData {
   const body = new FormData();
-  body.append(field, new Blob([bytes], { type }), 'scene.png');
+  body.append(field, new Blob([Buffer.from(bytes)], { type }), 'scene.png');
   return body;
 }
 
@@ -197,6 +203,25 @@ describe('POST /api/conversations/:id/ask', () => {
     const streamed = await app.inject({ method: 'POST', url: `/api/conversations/${id}/ask`, headers: { accept: 'application/x-ndjson' }, payload: { text: 'q' } });
     expect(JSON.parse(streamed.body.trim())).toEqual({ type: 'error', error: { code: 'OMG_ERR_INTERNAL', message: expect.any(String) } });
     expect(streamed.body).not.toContain('secret stack detail');
+  });
+});
+
+describe('client disconnects', () => {
+  it('cancel the turn when the browser goes away mid-stream', async () => {
+    const id = await upload();
+    service.hang = true;
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    const abort = new AbortController();
+    const res = await fetch(`${address}/api/conversations/${id}/ask`, {
+      method: 'POST', signal: abort.signal,
+      headers: { 'content-type': 'application/json', accept: 'application/x-ndjson' }, body: JSON.stringify({ text: 'q' }),
+    });
+    const reader = res.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('{"type":"queued","position":4}\n');
+    const signal = service.submits[0]!.signal!;
+    expect(signal.aborted).toBe(false);
+    abort.abort();
+    await expect.poll(() => signal.aborted).toBe(true);
   });
 });
 

@@ -131,6 +131,7 @@ els.form.addEventListener('submit', async (event) => {
   state.prompts = [];
   renderPrompts();
   setBusy(true);
+  turn.startedAt = performance.now();
   try {
     await ask(text, prompts, turn);
   } catch (err) {
@@ -221,8 +222,7 @@ function showReply(turn, reply) {
     els.overlay.src = reply.overlayUrl;
     els.overlay.hidden = !els.showOverlay.checked;
   }
-  const seconds = reply.timings && reply.timings.total ? ` in ${(reply.timings.total / 1000).toFixed(1)} s` : '';
-  setStatus(`Answered${seconds}.`);
+  setStatus(`Answered in ${((performance.now() - turn.startedAt) / 1000).toFixed(1)} s.`);
 }
 
 // Each grounded phrase is shown in its mask's colour; the spans are character offsets into the reply text.
