@@ -10,14 +10,14 @@ import { randomUUID } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { acceptImage, type ImageLimits } from '../../conversation/image.js';
+import type { TurnReply, TurnService, UserPrompt } from '../../conversation/service.js';
 import { omgError } from '../../errors.js';
 import type { ProgressEvent } from '../../queue/job.js';
-import type { TurnReply, TurnService, UserPrompt } from '../../conversation/service.js';
-import { toHttpError } from './http-errors.js';
-import type { Uploads } from './uploads.js';
-import { acceptImage, type ImageLimits } from '../../conversation/image.js';
 import { maskPng } from '../../render/cutout.js';
 import { decode } from '../../render/rle.js';
+import { toHttpError } from './http-errors.js';
+import type { Uploads } from './uploads.js';
 
 /** Every playground conversation lives in one channel; the conversation id is the thread. */
 export const PLATFORM = 'web';
@@ -30,10 +30,10 @@ const promptSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('box'), x1: coordinate, y1: coordinate, x2: coordinate, y2: coordinate, normalized: z.boolean().optional() }),
   z.object({ kind: z.literal('region'), n: z.number().int().min(1) }),
 ]);
-const askSchema = z.object({
-  text: z.string().trim().min(1).max(4000),
-  prompts: z.array(promptSchema).max(16).default([]),
-});
+// An empty text with prompts is a question too: the intent parser turns it into a region description.
+const askSchema = z
+  .object({ text: z.string().trim().max(4000).default(''), prompts: z.array(promptSchema).max(16).default([]) })
+  .refine((b) => b.text !== '' || b.prompts.length > 0);
 const idSchema = z.uuid();
 
 export interface ApiDeps {

@@ -141,6 +141,11 @@ describe('POST /api/conversations/:id/ask', () => {
     await app.inject({ method: 'POST', url: `/api/conversations/${id}/ask`, payload: { text: 'And now?' } });
     expect(service.submits[1]!.image).toBeUndefined();
     expect(service.submits[1]!.eventId).not.toBe(service.submits[0]!.eventId);
+
+    // Prompts without text are a question as well (the intent parser makes it a description of the place).
+    const promptOnly = await app.inject({ method: 'POST', url: `/api/conversations/${id}/ask`, payload: { prompts: [{ kind: 'region', n: 1 }] } });
+    expect(promptOnly.statusCode).toBe(200);
+    expect(service.submits[2]).toMatchObject({ text: '', prompts: [{ kind: 'region', n: 1 }] });
   });
 
   it('streams progress events in order and ends with the reply', async () => {

@@ -124,7 +124,8 @@ function describePrompt(p) {
 els.form.addEventListener('submit', async (event) => {
   event.preventDefault();
   const text = els.question.value.trim();
-  if (!text || state.busy || !state.conversationId) return;
+  // With prompts and no text the server describes the marked place.
+  if ((!text && state.prompts.length === 0) || state.busy || !state.conversationId) return;
   const prompts = state.prompts;
   const turn = addTurn(text, prompts);
   els.question.value = '';
@@ -191,7 +192,7 @@ function addTurn(text, prompts) {
   const li = document.createElement('li');
   const question = document.createElement('div');
   question.className = 'question';
-  question.textContent = text;
+  question.textContent = text || '(describe)';
   if (prompts.length) question.append(' ', ...prompts.map((p, i) => chip(`${i + 1}: ${describePrompt(p)}`)));
   const answer = document.createElement('div');
   answer.className = 'answer';
