@@ -1,0 +1,130 @@
+"""Write the nano bundle's README (what it is, how it was trained, measured quality) and refresh its manifest entry.
+
+    python3 -m train.bundle_readme --bundle ../../models/omg-llava-nano --run runs/nano
+"""
+import argparse
+import hashlib
+import json
+import re
+from pathlib import Path
+
+README = """# omg-llava-nano
+
+A tiny OMG-LLaVA trained from scratch on synthetic scenes: 1-4 flat-coloured shapes (circle, square, triangle,
+star in red, green, blue, yellow, purple, orange) on a light background. It exists so the whole service runs
+(and its tests mean something) without the 7B checkpoints. It knows nothing outside that scene world.
+Same bundle format and graphs as the real model (six ONNX graphs, `tokenizer.json`, `manifest.json`).
+
+## Sizes
+
+| | |
+| --- | --- |
+| input side `S_in` / mask side `M` | {image_size} / {mask_size} |
+| queries / decoder width | {num_queries} / {decoder_dim} |
+| classes | {num_classes} ("red circle" ... "orange star") + background |
+| LLM | InternLM2-style, hidden {hidden_size}, {num_layers} layers, {vocab_rows} embedding rows |
+| files | {total_mb:.1f} MB |
+
+## What to ask (upstream OMG-LLaVA wording)
+
+| task | question | answer |
+| --- | --- | --- |
+| referring segmentation | `Please segment the red circle in this image.` | `<p> Red circle </p> [SEG].` |
+| grounded caption (GCG) | the six upstream GCG questions, e.g. `Could you please give me a detailed description of the image? Please respond with interleaved segmentation masks for the corresponding parts of the answer.` | `There are two shapes: a <p> red circle </p> [SEG] and a <p> blue star </p> [SEG].` (left to right) |
+| caption | `Could you please give me a detailed description of the image?` | `There are two shapes: a red circle and a blue star.` |
+| count | `How many shapes are there in this image?`, `How many circles are there?`, `How many red shapes are there?` | `There are two shapes.` / `There is one circle.` / `There are no red shapes.` |
+| colour / shape | `What color is the circle?` / `What shape is the red object?` | `The circle is red.` / `The red object is a circle.` |
+| relation | `Is the red circle to the left of the blue star?` (also right of, above, below) | `Yes, the red circle is to the left of the blue star.` / `No, ...` |
+| region caption | `Can you provide me with a detailed description of the region in the picture marked by region1 <region>?` (box or mask prompt; `<mark>` for a point) | `Region1 is a red circle.` |
+| region follow-up | `Please segment the region1.` | `<p> Region1 </p> [SEG].` |
+| segment everything | (no text: the panoptic class and mask logits of `vision.onnx`) | |
+
+When two shapes share colour and shape, refer to one with a position word: `the left red circle`, `the top red circle`.
+
+## Training recipe
+
+Run from `tools/model` with Debian's `python3` (torch 1.13, CPU, one thread). Everything is seeded.
+
+```
+python3 -m train.stage1 --run runs/nano --steps {s1_steps}      # segmenter, Mask2Former-style
+python3 -m train.precompute --run runs/nano --scenes {s2_scenes}   # frozen vision outputs for stage 2
+python3 -m train.stage2 --run runs/nano --steps {s2_steps}      # projectors + LLM, segmenter frozen
+python3 -m train.assemble --run runs/nano --out runs/nano/omg-llava-nano.pt
+python3 -m train.evaluate --weights runs/nano/omg-llava-nano.pt --scenes {eval_scenes} --out runs/nano/quality.json
+python3 -m export.bundle --config nano --weights runs/nano/omg-llava-nano.pt --out ../../models/omg-llava-nano \\
+    --name omg-llava-nano --quality runs/nano/quality.json --source "synthetic scenes (tools/model/scenes), train/ recipe"
+python3 -m train.bundle_readme --bundle ../../models/omg-llava-nano --run runs/nano
+```
+
+Each stage checkpoints every few minutes and continues with `--resume`; logs are `runs/nano/stage1.log` and `stage2.log`.
+
+- Stage 1 ({s1_steps} steps, one scene per step, AdamW, lr 5e-4 cosine): scenes rendered at 256-512 px and
+  preprocessed exactly like inference. Hungarian matching (class + BCE + dice cost) on every decoder stage,
+  class cross-entropy (background weight 0.1) against fixed random unit class embeddings (the head's seeded
+  `cls_embed`), mask BCE + dice at the mask size; plus three random point/box/mask prompts per scene whose
+  decoded mask must match the prompted object (BCE + dice on every stage).
+- Stage 2 ({s2_steps} steps of {s2_batch} conversations, AdamW, lr 1e-3 cosine) over {s2_scenes} cached scenes: the
+  upstream chat template (BOS, `<image>\\n` first), LM loss on answer tokens only, every task above and multi-turn
+  conversations; every `[SEG]` is decoded through the frozen decoder (BCE + dice against the object's mask)
+  and its query regressed (MSE) onto the object's panoptic query, as upstream's pretraining did.
+
+Training took about {minutes} minutes on a shared 2-core CPU.
+
+## Quality
+
+Measured by `train.evaluate` through the Python reference pipeline on {eval_scenes} held-out scenes at real sizes
+(sides 200-1200 px, never seen in training); the TypeScript pipeline computes the same model.
+
+{quality_table}
+
+Licence: Apache-2.0 (weights and tokenizer trained here from generated data).
+"""
+
+BARS = {"refer_seg_miou": ("referring segmentation mIoU", 0.85), "count_acc": ("count accuracy", 0.95),
+        "colour_shape_acc": ("colour / shape accuracy", 0.95), "gcg_all_named": ("GCG: every shape named once", None),
+        "gcg_phrase_miou": ("GCG phrase-mask mIoU", 0.80), "region_caption_acc": ("region caption accuracy", 0.90),
+        "everything_recall": ("segment-everything recall at IoU 0.5", 0.90)}
+
+
+def quality_table(quality):
+    rows = ["| metric | value | bar | met |", "| --- | --- | --- | --- |"]
+    for key, (label, bar) in BARS.items():
+        value = quality.get(key)
+        met = "" if bar is None or value is None else ("yes" if value >= bar else "no")
+        rows.append(f"| {label} | {value} | {'' if bar is None else bar} | {met} |")
+    return "\n".join(rows)
+
+
+def log_number(path, pattern):
+    found = re.findall(pattern, Path(path).read_text()) if Path(path).exists() else []
+    return found[-1] if found else "?"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bundle", required=True)
+    ap.add_argument("--run", default="runs/nano")
+    ap.add_argument("--minutes", default="?")
+    args = ap.parse_args()
+    bundle, run = Path(args.bundle), Path(args.run)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    c = manifest["config"]
+    quality = manifest["quality"]
+    total = sum(e["bytes"] for f, e in manifest["files"].items() if f != "README.md")
+    text = README.format(
+        image_size=c["image_size"], mask_size=c["mask_size"], num_queries=c["num_queries"], decoder_dim=c["decoder_dim"],
+        num_classes=c["num_classes"], hidden_size=c["llm"]["hidden_size"], num_layers=c["llm"]["num_layers"],
+        vocab_rows=c["llm"]["vocab_rows"], total_mb=total / 1e6,
+        s1_steps=log_number(run / "stage1.log", r"steps=(\d+)"), s2_steps=log_number(run / "stage2.log", r"steps=(\d+)"),
+        s2_batch=log_number(run / "stage2.log", r"batch=(\d+)"), s2_scenes=log_number(run / "stage2.log", r"scenes=(\d+)"),
+        eval_scenes=log_number(run / "quality.json", r"(\d+) held-out"), minutes=args.minutes,
+        quality_table=quality_table(quality))
+    (bundle / "README.md").write_text(text, encoding="utf-8")
+    data = (bundle / "README.md").read_bytes()
+    manifest["files"]["README.md"] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {bundle / 'README.md'} and refreshed its manifest entry")
+
+
+if __name__ == "__main__":
+    main()
