@@ -131,7 +131,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
     const conversation = await service.conversation(PLATFORM, CHANNEL, id);
     const overlay = conversation?.turns.find((t) => t.id === req.params.turn)?.overlay;
     const bytes = overlay ? await service.blob(overlay.hash) : null;
-    if (!overlay || !bytes) return reply.code(404).send({ error: { code: 'OMG_ERR_NOT_FOUND', message: 'This turn has no overlay.' } });
+    if (!overlay || !bytes) return sendError(reply, omgError('OMG_ERR_BAD_REQUEST', { correction: 'This turn has no overlay (or it has expired).' }), 404);
     return reply.type(overlay.mime).header('cache-control', 'private, max-age=3600').send(Buffer.from(bytes));
   });
 }

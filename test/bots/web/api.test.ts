@@ -174,6 +174,7 @@ describe('POST /api/conversations/:id/ask', () => {
     const overlay = await app.inject(reply.overlayUrl);
     expect(new Uint8Array(overlay.rawPayload)).toEqual(overlayBytes);
     expect((await app.inject(`/api/conversations/${id}/masks/7.png`)).json().error.code).toBe('OMG_ERR_UNKNOWN_REGION');
+    expect((await app.inject(`/api/conversations/${id}/turns/t9/overlay`)).statusCode).toBe(404);
   });
 
   it('explains malformed requests and unknown conversations', async () => {
