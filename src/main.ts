@@ -31,12 +31,12 @@ export interface Core {
 
 /** Stores, queue and TurnService; without REDIS_URL also the model and an in-process worker. */
 export async function createCore(config: Config, logger: Logger, metrics: Metrics = processMetrics): Promise<Core> {
-  const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { lazyConnect: false, maxRetriesPerRequest: 3 }) : null;
+  const redis = config.REDIS_URL ? new Redis(config.REDIS_URL) : null;
   const blobs = redis
     ? new RedisBlobStore(redis, { prefix: REDIS_PREFIX, defaultTtlSec: config.CONVERSATION_TTL_S })
     : new MemoryBlobStore({ defaultTtlSec: config.CONVERSATION_TTL_S, maxBytes: 512 * MIB });
   const store = redis
-    ? new RedisConversationStore(redis, { prefix: 'omg:conv:', ttlSec: config.CONVERSATION_TTL_S })
+    ? new RedisConversationStore(redis, { prefix: REDIS_PREFIX, ttlSec: config.CONVERSATION_TTL_S })
     : new MemoryConversationStore({ ttlSec: config.CONVERSATION_TTL_S, maxEntries: MEMORY_CONVERSATIONS });
 
   let model: InferenceClient | null = null;
@@ -70,7 +70,7 @@ export async function createCore(config: Config, logger: Logger, metrics: Metric
     async health() {
       const depth = await queue.depth();
       if (modelError) return { ok: false, queueDepth: depth, model: modelError.userMessage };
-      return { ok: true, queueDepth: depth, model: model ? model.manifest.name ?? config.MODEL_DIR : 'on workers' };
+      return { ok: true, queueDepth: depth, model: model ? model.manifest.name : 'on workers' };
     },
     async close() {
       await queue.close();
