@@ -40,8 +40,9 @@ describe('npm run worker', () => {
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     try {
-      await until(() => output.includes('worker ready') || child.exitCode !== null, 60_000);
-      expect(output).toContain('worker ready');
+      // Starting means transpiling and loading the bundle on a worker thread: slow on a busy machine.
+      await until(() => output.includes('worker ready') || child.exitCode !== null, 120_000);
+      expect(output, output).toContain('worker ready');
 
       const config = loadConfig({ REDIS_URL, LOG_LEVEL: 'silent' });
       const queue = new BullTurnQueue(config, { logger: createLogger(config), metrics: createMetrics() });
@@ -62,10 +63,10 @@ describe('npm run worker', () => {
       expect(await blobs.get(result.overlay!.hash)).not.toBeNull();
 
       child.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      expect(await exited, output).toBe(0);
       expect(output).toContain('worker stopped');
     } finally {
       child.kill('SIGKILL');
     }
-  });
+  }, 180_000);
 });
