@@ -47,7 +47,7 @@ describe.skipIf(!existsSync(`${NANO}manifest.json`))('nano bundle end to end (he
       const image = read(scene.image);
       for (const obj of scene.objects.filter((o) => o.referring !== null)) {
         const chat = await model.conversation(image);
-        const answer = await chat.ask(REFER_QUESTION.replace('{x}', obj.referring!));
+        const answer = await chat.ask(REFER_QUESTION.replace('{x}', obj.referring!), { generation: { maxNewTokens: 24 } });
         const mask = answer.segments[0]?.mask;
         scores.push(mask ? iou(mask, await groundTruth(obj.mask)) : 0);
         chat.close();
@@ -57,7 +57,7 @@ describe.skipIf(!existsSync(`${NANO}manifest.json`))('nano bundle end to end (he
     console.info(`nano referring mIoU ${mean.toFixed(3)} over ${scores.length} targets`);
     expect(scores.length).toBeGreaterThan(15);
     expect(mean).toBeGreaterThanOrEqual(0.85);
-  });
+  }, 300_000);
 
   it('names every shape once in grounded captions, with phrase-mask mIoU >= 0.80', async () => {
     const scores: number[] = [];
@@ -78,7 +78,7 @@ describe.skipIf(!existsSync(`${NANO}manifest.json`))('nano bundle end to end (he
     console.info(`nano GCG: ${namedOnce}/${scenes.length} captions name every shape once; phrase-mask mIoU ${mean.toFixed(3)}`);
     expect(namedOnce).toBe(scenes.length);
     expect(mean).toBeGreaterThanOrEqual(0.8);
-  });
+  }, 300_000);
 
   it('finds >= 90% of the objects with segment everything at IoU 0.5', async () => {
     let found = 0, total = 0;
@@ -92,5 +92,5 @@ describe.skipIf(!existsSync(`${NANO}manifest.json`))('nano bundle end to end (he
     }
     console.info(`nano segment-everything recall ${(found / total).toFixed(3)} (${found}/${total})`);
     expect(found / total).toBeGreaterThanOrEqual(0.9);
-  });
+  }, 300_000);
 });
