@@ -23,16 +23,20 @@ export async function runAttempt(processTurn: ProcessTurn, job: TurnJobV1, opts:
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
   });
-  const work = processTurn(job, {
-    signal,
-    emit: (ev) => {
-      if (!signal.aborted) opts.emit(ev);
-    },
-  });
+  // Started inside a promise chain, so that even a synchronous throw becomes a rejection handled below.
+  const work = Promise.resolve().then(() =>
+    processTurn(job, {
+      signal,
+      emit: (ev) => {
+        if (!signal.aborted) opts.emit(ev);
+      },
+    }),
+  );
   try {
     return await Promise.race([work, aborted]);
   } catch (err) {
     if (!signal.aborted) throw toOmgError(err);
+    // Only waiting for the turn to stop: its own outcome no longer matters, the abort reason is the answer.
     const stopped = work.then(
       () => undefined,
       () => undefined,
