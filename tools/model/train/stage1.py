@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from omg_llava.config import get_config
 from omg_llava.segmenter import OmgSeg
@@ -20,7 +21,7 @@ from scenes.texts import Prompt, interior_point
 from train.checkpoint import Log, cosine_lr, load, save
 from omg_llava.pipeline import preprocess
 from train.data import prompt_tensors, target_masks, train_scene
-from train.losses import mask_loss, set_loss
+from train.losses import CLASS_WEIGHT, mask_loss, set_loss
 
 PROMPTS_PER_IMAGE = 3
 
@@ -37,7 +38,7 @@ def random_prompts(scene, rng):
 
 
 def image_loss(model, scene, cfg, rng):
-    """Panoptic set loss over all stages + prompt mask loss over all stages, for one scene."""
+    """Panoptic set loss over all stages + prompt loss (masks on all stages, class of the last), for one scene."""
     pixel, _ = preprocess(scene.image, cfg)
     targets = target_masks(scene.masks, cfg.mask_size)                         # [n,M,M]
     labels = torch.tensor([cfg.class_names.index(o.name) for o in scene.objects])
@@ -46,9 +47,13 @@ def image_loss(model, scene, cfg, rng):
     prompts = random_prompts(scene, rng)
     points, boxes, regions, kinds = prompt_tensors(scene, prompts, cfg)
     mems = [out["mem0"], out["mem1"], out["mem2"]]
-    _, _, stages = model.decode_prompts(out["mask_features"], mems, points, boxes, regions, kinds, all_predictions=True)
-    prompt_targets = targets[[p.obj for p in prompts]]
-    prm = sum(mask_loss(m[:, 0], prompt_targets) for m in stages) / len(stages)
+    q, _, stages = model.decode_prompts(out["mask_features"], mems, points, boxes, regions, kinds, all_predictions=True)
+    objs = [p.obj for p in prompts]
+    prm = sum(mask_loss(m[:, 0], targets[objs]) for m in stages) / len(stages)
+    # The class head on prompt queries too, so a prompt query states what it marks (read by region captions).
+    head = model.panoptic_head
+    class_logits = head.classify(head.transformer_decoder.post_norm(q[:, None]), out["mask_features"], stages[-1])
+    prm = prm + CLASS_WEIGHT * F.cross_entropy(class_logits[:, 0], labels[objs])
     return seg, prm
 
 
