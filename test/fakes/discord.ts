@@ -39,10 +39,6 @@ export class FakeDiscord {
   private readonly channels = new Map<string, any>([[CHANNEL_ID, textChannel(CHANNEL_ID, 'general')]]);
   private readonly listeners = new Set<() => void>();
   private seq = 0;
-  private identified!: () => void;
-  /** Resolves once a client has identified and received READY + GUILD_CREATE. */
-  readonly ready = new Promise<void>((resolve) => { this.identified = resolve; });
-  identifyCount = 0;
   /** Attachment downloads served by the fake CDN. */
   cdnDownloads = 0;
   port = 0;
@@ -158,7 +154,6 @@ export class FakeDiscord {
   }
 
   message(id: string): any { return this.messages.get(id); }
-  channel(id: string): any { return this.channels.get(id); }
 
   /** Resolves when `predicate` holds, checked after every REST call; rejects after `timeoutMs`. */
   async until<T>(predicate: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
@@ -188,7 +183,6 @@ export class FakeDiscord {
   }
 
   private onIdentify(ws: WebSocket): void {
-    this.identifyCount++;
     const ready = { v: 10, user: botUser, guilds: [{ id: GUILD_ID, unavailable: true }], session_id: 'fake-session',
       resume_gateway_url: `ws://127.0.0.1:${this.port}/gateway`, application: { id: BOT_ID, flags: 0 }, private_channels: [], relationships: [] };
     ws.send(JSON.stringify({ op: 0, t: 'READY', s: ++this.seq, d: ready }));
@@ -202,7 +196,6 @@ export class FakeDiscord {
       channels: [...this.channels.values()], threads: [], presences: [], voice_states: [], stage_instances: [], guild_scheduled_events: [],
     };
     ws.send(JSON.stringify({ op: 0, t: 'GUILD_CREATE', s: ++this.seq, d: guild }));
-    this.identified();
   }
 
   // ---- REST ----

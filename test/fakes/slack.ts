@@ -178,8 +178,6 @@ export class FakeSlack {
       }
       case 'apps.connections.open':
         return { ok: true, url: `ws://127.0.0.1:${this.port}/socket` };
-      case 'users.info':
-        return { ok: true, user: { id: args.user, name: args.user, is_bot: false } };
       default:
         return { ok: false, error: 'unknown_method' };
     }
