@@ -6,7 +6,7 @@ import { startDiscord, type DiscordBot } from '../../../src/bots/discord/index.j
 import { loadConfig } from '../../../src/config.js';
 import { createLogger } from '../../../src/log.js';
 import { jobIdFor } from '../../../src/queue/job.js';
-import { BOT_ID, CHANNEL_ID, FakeDiscord, GUILD_ID, user } from '../../fakes/discord.js';
+import { BOT_ID, CHANNEL_ID, FakeDiscord, GUILD_ID, ROLE_ID, user } from '../../fakes/discord.js';
 import { ANSWER, testService } from '../../fakes/turn-service.js';
 
 const alice = user('700000000000000001', 'alice');
@@ -230,5 +230,30 @@ describe('Discord adapter', () => {
     const errors = lines.filter((l) => JSON.parse(l).level >= 50);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toContain('DISCORD_TOKEN was refused');
+  });
+});
+
+describe('Discord adapter allow-lists', () => {
+  it('answers members with an allowed role, ignores other messages and refuses their commands privately', async () => {
+    const guarded = await FakeDiscord.start();
+    const env = {
+      LOG_LEVEL: 'silent', DISCORD_TOKEN: 'fake-token', DISCORD_APPLICATION_ID: BOT_ID, DISCORD_API_URL: guarded.apiUrl,
+      DISCORD_CDN_HOSTS: guarded.cdnHost, DISCORD_ALLOWED_ROLES: ROLE_ID,
+    };
+    const guardedBot = await startDiscord({ config: loadConfig(env), service: testService().service, log: createLogger(loadConfig(env)) });
+    try {
+      const image = () => guarded.attachment('scene.png', png, 'image/png', { width: 64, height: 48 });
+      const outsider = guarded.sendMessage({ author: user('700000000000000011', 'kim'), content: mention('hi'), mentionBot: true, attachments: [image()] });
+      const command = guarded.slashCommand({ author: user('700000000000000011', 'kim'), name: 'regions', options: [] });
+      const refusal = await guarded.until(() => guarded.calls.find((c) => c.path.startsWith(`/interactions/${command.id}/`)));
+      expect(refusal.body.data).toMatchObject({ flags: EPHEMERAL, content: '⚠️ The bot is not enabled here.' });
+
+      const member = guarded.sendMessage({ author: user('700000000000000012', 'lee'), content: mention('hi'), mentionBot: true, attachments: [image()], roles: [ROLE_ID] });
+      await guarded.until(() => guarded.botMessages(member.id).find((m) => m.attachments.length > 0));
+      expect(guarded.calls.some((c) => c.path.includes(outsider.id))).toBe(false);
+    } finally {
+      await guardedBot?.stop();
+      await guarded.close();
+    }
   });
 });
