@@ -81,6 +81,7 @@ describe('Discord adapter', () => {
     const writes = fake.calls.filter((c) => (c.method === 'POST' && c.path === `/channels/${asked.id}/messages`)
       || (c.method === 'PATCH' && c.path === `/channels/${asked.id}/messages/${answer.id}`));
     expect(writes[0]!.method).toBe('POST');
+    expect(writes[0]!.body.content).toMatch(/^⏳ queued, #\d+$/);
     expect(writes.some((w) => typeof w.body.content === 'string' && w.body.content.endsWith('▌'))).toBe(true);
     for (let i = 1; i < writes.length; i++) expect(writes[i]!.at - writes[i - 1]!.at).toBeGreaterThanOrEqual(990);
 
