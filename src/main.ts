@@ -98,7 +98,15 @@ async function main(): Promise<void> {
   }
 
   const stops: (() => Promise<unknown>)[] = [];
+  const adapters: string[] = [];
   const ops = { registry: processMetrics.registry, health: () => core.health() };
+  // Operations first, so /healthz answers as soon as anything is up.
+  if (config.METRICS_PORT !== undefined) {
+    const opsServer = Fastify({ loggerInstance: log as FastifyBaseLogger });
+    registerOps(opsServer, ops);
+    await opsServer.listen({ host: config.HOST, port: config.METRICS_PORT });
+    stops.push(() => opsServer.close());
+  }
   if (config.WEB_ENABLED) {
     const web = await buildWebServer({
       service: core.service,
@@ -109,40 +117,44 @@ async function main(): Promise<void> {
     await web.listen({ host: config.HOST, port: config.PORT });
     log.info(`playground: http://${config.HOST}:${config.PORT}/`);
     stops.push(() => web.close());
-  }
-  if (config.METRICS_PORT !== undefined) {
-    const opsServer = Fastify({ loggerInstance: log as FastifyBaseLogger });
-    registerOps(opsServer, ops);
-    await opsServer.listen({ host: config.HOST, port: config.METRICS_PORT });
-    stops.push(() => opsServer.close());
+    adapters.push('playground');
   }
   // The chat SDKs are loaded only when their bot is configured.
   const deps = { config, service: core.service, log };
   if (config.DISCORD_TOKEN) {
     const { startDiscord } = await import('./bots/discord/index.js');
     const discord = await startDiscord(deps);
-    if (discord) stops.push(() => discord.stop());
+    if (discord) {
+      stops.push(() => discord.stop());
+      adapters.push('discord');
+    }
   }
   if (config.SLACK_BOT_TOKEN) {
     const { startSlack } = await import('./bots/slack/index.js');
     const slack = await startSlack(deps);
-    if (slack) stops.push(() => slack.stop());
+    if (slack) {
+      stops.push(() => slack.stop());
+      adapters.push('slack');
+    }
   }
-  if (stops.length === 0) {
-    log.error('nothing to serve: WEB_ENABLED=false and no Discord or Slack bot started (see .env.example)');
-    await core.close();
-    process.exitCode = 1;
-    return;
-  }
-
   // Graceful shutdown: stop taking new messages, let the queue finish or hand back the current turn, release the model.
-  const shutdown = async (signal: string) => {
-    log.info({ signal }, 'shutting down');
+  const shutdown = async () => {
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => log.error({ err }, 'shutdown step failed'));
     await core.close();
   };
-  process.once('SIGINT', (s) => void shutdown(s));
-  process.once('SIGTERM', (s) => void shutdown(s));
+  if (adapters.length === 0) {
+    log.error('nothing to serve: WEB_ENABLED=false and no Discord or Slack bot started (see .env.example)');
+    await shutdown();
+    process.exitCode = 1;
+    return;
+  }
+  log.info({ adapters }, 'started');
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log.info({ signal }, 'shutting down');
+      void shutdown();
+    });
+  }
 }
 
 // Run only as the entry point (`npm start`); the CLI imports createCore from here.

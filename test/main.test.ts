@@ -1,19 +1,24 @@
 // `npm start` as a process: with a broken model bundle it says so once, keeps serving, and fails turns with the
-// bundle's message instead of crashing in a loop; SIGTERM shuts it down cleanly.
+// bundle's message instead of crashing in a loop; SIGTERM shuts it down cleanly; with nothing to serve it exits.
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApp, type RunningApp } from './e2e/app.js';
+import { freePort, startApp, type RunningApp } from './e2e/app.js';
 import { scenePng } from './e2e/scene.js';
 
 describe('main with a missing model bundle', () => {
   let app: RunningApp;
   let emptyDir: string;
+  let opsUrl: string;
 
   beforeAll(async () => {
     emptyDir = await mkdtemp(join(tmpdir(), 'omg-no-bundle-'));
-    app = await startApp({ MODEL_DIR: emptyDir });
+    const metricsPort = await freePort();
+    opsUrl = `http://127.0.0.1:${metricsPort}`;
+    app = await startApp({ MODEL_DIR: emptyDir, METRICS_PORT: String(metricsPort) });
   }, 120_000);
   afterAll(async () => {
     await app?.stop();
@@ -21,7 +26,10 @@ describe('main with a missing model bundle', () => {
   });
 
   it('reports the problem on /healthz and in every turn, and keeps running', async () => {
-    const health = await fetch(`${app.url}/healthz`);
+    // With METRICS_PORT set, the operations endpoints live there and not on the playground port.
+    expect((await fetch(`${app.url}/metrics`)).status).toBe(404);
+    expect(await (await fetch(`${opsUrl}/metrics`)).text()).toMatch(/^# TYPE omg_queue_depth gauge$/m);
+    const health = await fetch(`${opsUrl}/healthz`);
     expect(health.status).toBe(503);
     expect(await health.json()).toMatchObject({ ok: false, model: expect.stringMatching(/model bundle is invalid: manifest\.json is missing/) });
 
@@ -41,5 +49,17 @@ describe('main with a missing model bundle', () => {
   it('exits cleanly on SIGTERM', async () => {
     await app.stop();
     expect(app.process.exitCode).toBe(0);
+  });
+});
+
+describe('main with nothing to serve', () => {
+  it('says so once and exits 1 instead of idling', () => {
+    const tsxCli = createRequire(import.meta.url).resolve('tsx/cli');
+    const run = spawnSync(process.execPath, [tsxCli, 'src/main.ts'], {
+      encoding: 'utf8', timeout: 90_000,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', WEB_ENABLED: 'false', MODEL_DIR: 'no-such-bundle', REDIS_URL: '', DISCORD_TOKEN: '', SLACK_BOT_TOKEN: '' },
+    });
+    expect(run.status).toBe(1);
+    expect(run.stdout.match(/nothing to serve/g)).toHaveLength(1);
   });
 });
