@@ -165,6 +165,7 @@ def _finish(path: Path, names):
         if output.name != name:
             graph_model.graph.node.append(onnx.helper.make_node("Identity", [output.name], [name]))
             output.name = name
+    _short_value_names(graph_model.graph)
     size = sum(len(t.raw_data) for t in graph_model.graph.initializer)
     if pieces or size >= 2 ** 31 - 2 ** 24:
         onnx.save_model(graph_model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
@@ -173,3 +174,19 @@ def _finish(path: Path, names):
             (path.parent / piece).unlink()
     else:
         onnx.save(graph_model, str(path))
+
+
+def _short_value_names(graph):
+    """Rename intermediate values to t0, t1, ...: torch names them by module path, which makes up about a tenth
+    of a small bundle. Graph inputs, outputs, weights and node names (used in runtime errors) are kept."""
+    if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in graph.node for a in n.attribute):
+        return  # values may be captured by subgraphs
+    keep = {v.name for v in graph.input} | {v.name for v in graph.output}
+    names = {}
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            node.input[i] = names.get(name, name)
+        for i, name in enumerate(node.output):
+            if name and name not in keep:
+                node.output[i] = names.setdefault(name, f"t{len(names)}")
+    del graph.value_info[:]

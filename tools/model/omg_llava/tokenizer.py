@@ -3,7 +3,7 @@
 The TypeScript core tokenises with `@huggingface/tokenizers` over the bundle's tokenizer.json; the Python
 pipeline must produce the same ids, so `Tokenizer` implements exactly what that file says:
 split on added tokens first (leftmost, longest), then per remaining segment: prepend "▁" (if the SentencePiece
-model adds a dummy prefix), replace " " by "▁", BPE by merge rank, unknown characters as <0xXX> byte tokens.
+model adds a dummy prefix), replace " " by "▁", BPE by merge rank, unknown characters as <0xXX> byte tokens (or <unk> without byte fallback).
 
 OMG-LLaVA's added tokens (spec §8.2): `[SEG]`, `<p>`, `</p>`, `<region>` get embedding rows V-4..V-1;
 `<mark>` gets id V, one past the last row (it is always replaced by a prompt embedding).
@@ -53,17 +53,17 @@ def _merges(vocab: dict, scores: dict) -> list:
 
 
 def sentencepiece_to_hf(model_proto: bytes, extra_tokens=ROW_TOKENS + (MARK,)) -> dict:
-    """A Hugging Face tokenizer.json dict for a SentencePiece BPE model with byte fallback.
+    """A Hugging Face tokenizer.json dict for a SentencePiece BPE model (ours, or InternLM2's tokenizer.model).
 
     Control, unknown and user-defined pieces become special added tokens (matched before BPE);
     `extra_tokens` are appended with ids len(pieces), len(pieces)+1, ...
+    Like the Llama and InternLM2 fast-tokenizer converters, the SentencePiece normalisation rules
+    (precompiled charsmap, remove_extra_whitespaces) are not carried over; our trained models use none.
     """
     m = sp_pb2.ModelProto()
     m.ParseFromString(model_proto)
-    if m.trainer_spec.model_type != sp_pb2.TrainerSpec.BPE or not m.trainer_spec.byte_fallback:
-        raise ValueError("only BPE SentencePiece models with byte_fallback can be converted")
-    if m.normalizer_spec.precompiled_charsmap:
-        raise ValueError(f"normalizer {m.normalizer_spec.name!r} is not identity; only identity is supported")
+    if m.trainer_spec.model_type != sp_pb2.TrainerSpec.BPE:
+        raise ValueError("only BPE SentencePiece models can be converted")
     vocab = {p.piece: i for i, p in enumerate(m.pieces)}
     scores = {p.piece: p.score for p in m.pieces if p.type not in (_UNKNOWN, _CONTROL, _USER_DEFINED, _BYTE)}
     added = [(i, p.piece) for i, p in enumerate(m.pieces) if p.type in (_UNKNOWN, _CONTROL, _USER_DEFINED)]
@@ -93,7 +93,7 @@ def sentencepiece_to_hf(model_proto: bytes, extra_tokens=ROW_TOKENS + (MARK,)) -
         },
         "decoder": {"type": "Sequence", "decoders": decoders},
         "model": {"type": "BPE", "dropout": None, "unk_token": unk, "continuing_subword_prefix": None,
-                  "end_of_word_suffix": None, "fuse_unk": True, "byte_fallback": True, "ignore_merges": False,
+                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": bool(m.trainer_spec.byte_fallback), "ignore_merges": False,
                   "vocab": vocab, "merges": _merges(vocab, scores)},
     }
 
@@ -114,6 +114,7 @@ class Tokenizer:
         model = tokenizer_json["model"]
         self.vocab = dict(model["vocab"])
         self.unk_id = self.vocab[model["unk_token"]]
+        self.byte_fallback = model["byte_fallback"]
         self.ranks = {tuple(pair): rank for rank, pair in enumerate(model["merges"])}
         self.added = {t["content"]: t["id"] for t in tokenizer_json["added_tokens"]}
         self.id_to_piece = {i: p for p, i in self.vocab.items()} | {i: t for t, i in self.added.items()}
@@ -155,7 +156,7 @@ class Tokenizer:
                 ids.append(self.vocab[s])
             else:
                 byte_ids = [self.vocab.get(f"<0x{b:02X}>") for b in s.encode("utf-8")]
-                ids += [self.unk_id] if None in byte_ids else byte_ids
+                ids += byte_ids if self.byte_fallback and None not in byte_ids else [self.unk_id]
         return ids
 
     def encode(self, text: str, add_bos: bool = False) -> list:
