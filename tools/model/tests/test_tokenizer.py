@@ -1,10 +1,12 @@
 """Tokenizer: SentencePiece -> tokenizer.json conversion, the Python encoder, and the TypeScript reader."""
+import io
 import json
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+import sentencepiece as spm
 
 from export.tokenizer_samples import TEXTS, samples
 from omg_llava.tokenizer import MARK, ROW_TOKENS, Tokenizer, sentencepiece_to_hf
@@ -49,11 +51,33 @@ def test_merges_are_ranked_by_piece_score():
     assert merged_ids == sorted(merged_ids)  # BPE pieces: lower id = higher score
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
-def test_huggingface_tokenizers_js_agrees(tmp_path):
-    (tmp_path / "tokenizer.json").write_text(json.dumps(TOKENIZER_JSON, ensure_ascii=False), encoding="utf-8")
-    (tmp_path / "samples.json").write_text(json.dumps({"samples": samples(TOKENIZER_JSON, SP_MODEL)}), encoding="utf-8")
+needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+
+
+def run_js(tokenizer_json, sample_list, tmp_path):
+    """Encode the samples with @huggingface/tokenizers (export/check_tokenizer.mjs); returns the process result."""
+    (tmp_path / "tokenizer.json").write_text(json.dumps(tokenizer_json, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "samples.json").write_text(json.dumps({"samples": sample_list}), encoding="utf-8")
     script = HERE.parent / "export" / "check_tokenizer.mjs"
-    run = subprocess.run(["node", str(script), str(tmp_path / "tokenizer.json"), str(tmp_path / "samples.json")],
-                         capture_output=True, text=True, timeout=60)
+    return subprocess.run(["node", str(script), str(tmp_path / "tokenizer.json"), str(tmp_path / "samples.json")],
+                          capture_output=True, text=True, timeout=60)
+
+
+@needs_node
+def test_huggingface_tokenizers_js_agrees(tmp_path):
+    run = run_js(TOKENIZER_JSON, samples(TOKENIZER_JSON, SP_MODEL), tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+@needs_node
+def test_without_byte_fallback_unknown_characters_are_unk_in_python_and_js(tmp_path):
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(["red circle, blue square"] * 10), model_writer=model,
+                                   model_type="bpe", vocab_size=40, byte_fallback=False, character_coverage=1.0,
+                                   normalization_rule_name="identity", minloglevel=2)
+    tokenizer_json = sentencepiece_to_hf(model.getvalue())
+    tok = Tokenizer(tokenizer_json)
+    assert tok.encode("red ?!") == tok.encode("red ") + [tok.unk_id, tok.unk_id]
+    ours = [{"text": t, "add_bos": b, "ids": tok.encode(t, b)} for t in TEXTS for b in (False, True)]
+    run = run_js(tokenizer_json, ours, tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
