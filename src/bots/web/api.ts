@@ -4,6 +4,7 @@
 //   POST /api/conversations/:id/ask         JSON { text, prompts? }            -> { id, text, segments, overlayUrl, timings }
 //        (with `Accept: application/x-ndjson` the reply streams progress events, one JSON object a line, ending
 //         with { type: 'reply', reply } or { type: 'error', error })
+//   GET  /api/conversations/:id/image          the conversation's image as the model sees it
 //   GET  /api/conversations/:id/masks/:n.png   region #n as a binary PNG at the image's original size
 //   GET  /api/conversations/:id/turns/:turn/overlay   the overlay rendered for that turn
 import { randomUUID } from 'node:crypto';
@@ -115,6 +116,17 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
       })
       .finally(() => stream.end());
     return reply.type('application/x-ndjson').header('cache-control', 'no-cache').header('x-accel-buffering', 'no').send(stream);
+  });
+
+  // The image as the model sees it (GIF, TIFF and rotated photos arrive as upright PNGs), for the page to draw on.
+  app.get<{ Params: { id: string } }>('/api/conversations/:id/image', async (req, reply) => {
+    const id = conversationId(req.params.id);
+    const pending = uploads.get(id);
+    const stored = pending ? null : (await service.conversation(PLATFORM, CHANNEL, id))?.image;
+    const bytes = pending?.bytes ?? (stored ? await service.blob(stored.hash) : null);
+    const mime = pending?.mime ?? stored?.mime;
+    if (!bytes || !mime) return sendError(reply, omgError('OMG_ERR_NO_IMAGE'), 404);
+    return reply.type(mime).header('cache-control', 'private, max-age=3600').send(Buffer.from(bytes));
   });
 
   app.get<{ Params: { id: string; n: string } }>('/api/conversations/:id/masks/:n.png', async (req, reply) => {

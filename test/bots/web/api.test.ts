@@ -20,7 +20,12 @@ const overlayBytes = Uint8Array.from([137, 80, 78, 71, 1, 2, 3]);
 
 class FakeService {
   submits: SubmitInput[] = [];
-  conversations = new Map<string, { regions: { n: number; rle: ReturnType<typeof encode> }[]; turns: { id: string; overlay?: { hash: string; mime: string } }[] }>();
+  conversations = new Map<string, {
+    image: { hash: string; mime: string };
+    regions: { n: number; rle: ReturnType<typeof encode> }[];
+    turns: { id: string; overlay?: { hash: string; mime: string } }[];
+  }>();
+  imageBytes: Uint8Array | null = null;
   failWith: unknown = null;
   hang = false; // wait until the caller's signal aborts, like a turn still in the queue
 
@@ -38,7 +43,8 @@ class FakeService {
     emit({ type: 'text', delta: 'It is ' });
     emit({ type: 'text', delta: 'a red circle.' });
     const turnId = `t${this.submits.length}`;
-    const conv = this.conversations.get(input.thread) ?? { regions: [], turns: [] };
+    if (input.image) this.imageBytes = input.image.bytes;
+    const conv = this.conversations.get(input.thread) ?? { image: { hash: 'img', mime: 'image/png' }, regions: [], turns: [] };
     conv.regions.push({ n: 1, rle: encode(regionMask) });
     conv.turns.push({ id: turnId, overlay: { hash: 'ovl', mime: 'image/png' } });
     this.conversations.set(input.thread, conv);
@@ -51,7 +57,7 @@ class FakeService {
   }
   async cancel() { return false; }
   async conversation(_platform: string, _channel: string, thread: string) { return this.conversations.get(thread) ?? null; }
-  async blob(hash: string) { return hash === 'ovl' ? overlayBytes : null; }
+  async blob(hash: string) { return hash === 'ovl' ? overlayBytes : hash === 'img' ? this.imageBytes : null; }
 }
 
 async function png(width: number, height: number): Promise<Buffer> {
@@ -137,6 +143,7 @@ describe('POST /api/conversations/:id/ask', () => {
     });
     expect(service.submits[0]).toMatchObject({ platform: 'web', thread: id, text: 'What is this?', prompts: [{ kind: 'point', x: 3, y: 2 }] });
     expect(service.submits[0]!.image?.bytes.length).toBeGreaterThan(0);
+    // Until the first turn the page's image comes from the upload; afterwards from the conversation (see below).
 
     await app.inject({ method: 'POST', url: `/api/conversations/${id}/ask`, payload: { text: 'And now?' } });
     expect(service.submits[1]!.image).toBeUndefined();
@@ -158,6 +165,18 @@ describe('POST /api/conversations/:id/ask', () => {
     expect(events.map((e) => e.type)).toEqual(['queued', 'started', 'text', 'text', 'reply']);
     expect(events[0]).toEqual({ type: 'queued', position: 1 });
     expect(events[4].reply.text).toBe('It is a red circle.');
+  });
+
+  it('serves the uploaded image before and after the first turn', async () => {
+    const id = await upload();
+    const before = await app.inject(`/api/conversations/${id}/image`);
+    expect(before.headers['content-type']).toBe('image/png');
+    expect((await sharp(before.rawPayload).metadata()).width).toBe(W);
+    await app.inject({ method: 'POST', url: `/api/conversations/${id}/ask`, payload: { text: 'q' } });
+    service.imageBytes = new Uint8Array([137, 80, 78, 71, 9]); // the stored copy, told apart from the upload
+    const after = await app.inject(`/api/conversations/${id}/image`);
+    expect(new Uint8Array(after.rawPayload)).toEqual(service.imageBytes);
+    expect((await app.inject('/api/conversations/6f1c1f0e-8f57-4b7e-9d1c-2a4a0f3b9e11/image')).statusCode).toBe(404);
   });
 
   it('serves the mask of a segment as a binary PNG at the image size, and the overlay', async () => {

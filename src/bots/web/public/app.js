@@ -17,18 +17,28 @@ const state = { conversationId: null, width: 0, height: 0, prompts: [], busy: fa
 
 els.input.addEventListener('change', async () => {
   const file = els.input.files && els.input.files[0];
+  els.input.value = ''; // choosing the same file again must start a new conversation too
   if (!file) return;
   setStatus('Uploading…');
   const form = new FormData();
   form.append('image', file, file.name);
-  const res = await fetch('/api/conversations', { method: 'POST', body: form });
-  const body = await res.json();
-  if (!res.ok) return setStatus(errorText(body));
+  try {
+    const res = await fetch('/api/conversations', { method: 'POST', body: form });
+    const body = await res.json();
+    if (!res.ok) return setStatus(errorText(body));
+    await startConversation(body);
+  } catch (err) {
+    setStatus(`The upload failed: ${err.message}`);
+  }
+});
+
+async function startConversation(body) {
   state.conversationId = body.id;
   state.width = body.width;
   state.height = body.height;
   state.prompts = [];
-  els.photo.src = URL.createObjectURL(file);
+  els.photo.src = `/api/conversations/${encodeURIComponent(body.id)}/image`;
+  await els.photo.decode(); // clicks map through the photo's size, so it must be there first
   els.overlay.hidden = true;
   els.overlay.removeAttribute('src');
   els.marks.setAttribute('viewBox', `0 0 ${body.width} ${body.height}`);
@@ -41,7 +51,7 @@ els.input.addEventListener('change', async () => {
   renderPrompts();
   setStatus(`Image ready (${body.width}×${body.height}).`);
   els.question.focus();
-});
+}
 
 // ---- visual prompts: click = point, drag = box, in original image pixels ----
 
