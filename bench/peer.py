@@ -1,0 +1,151 @@
+"""The PyTorch side of the peer ratio: the bench's turns through the reference pipeline (tools/model/omg_llava) on the
+bundle's own weights, with per-stage wall times, in the same thread count as the TypeScript side.
+
+    /usr/bin/python3 bench/peer.py < request.json > result.json      (run by bench/run.ts; any working directory)
+
+Request: {"bundle", "images": [paths], "cases": [{"name", "first": {"text", "prompts"}, "followUp": {...}}],
+          "threads", "reps", "warmup", "max_new_tokens", "weights" (optional state-dict file)}.
+Weights are recovered from the bundle's provenance (see `recover_model`) and checked against every named ONNX
+initializer of the bundle, so the two sides provably run the same numbers.
+"""
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+TOOLS = Path(__file__).resolve().parent.parent / "tools" / "model"
+sys.path.insert(0, str(TOOLS))
+
+import numpy as np  # noqa: E402
+import onnx  # noqa: E402
+import torch  # noqa: E402
+from onnx import numpy_helper  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from export.bundle import build_model  # noqa: E402
+from omg_llava import pipeline  # noqa: E402
+from omg_llava.config import CONFIGS  # noqa: E402
+from omg_llava.pipeline import Conversation  # noqa: E402
+from omg_llava.tokenizer import Tokenizer  # noqa: E402
+
+
+def config_name(manifest_name: str) -> str:
+    for name in (manifest_name, manifest_name.replace("omg-llava-", "")):
+        if name in CONFIGS:
+            return name
+    raise KeyError(f"bundle {manifest_name!r} matches no config of omg_llava/config.py")
+
+
+def recover_model(bundle: Path, manifest: dict, tokenizer: Tokenizer, weights=None):
+    """(model, how): the torch weights the bundle was exported from.
+
+    tiny-random: rebuilt from its seed and steered exactly as export/golden.py does; "random weights, seed N": rebuilt
+    from the seed; a state-dict file named in the provenance: searched under tools/model/runs; or `weights`."""
+    name, sources = config_name(manifest["name"]), manifest["provenance"]["source"]
+    if weights:
+        return build_model(name, tokenizer.vocab_rows, weights), f"state dict {Path(weights).name}"
+    if any("export/golden.py" in s for s in sources):
+        from export.golden import SEED, steer
+        model = build_model(name, tokenizer.vocab_rows, seed=SEED)
+        steer(model, tokenizer)
+        return model, f"rebuilt: random seed {SEED}, steered (export/golden.py)"
+    for s in sources:
+        if s.startswith("random weights, seed "):
+            seed = int(s.split("seed ")[1].split(",")[0])
+            return build_model(name, tokenizer.vocab_rows, seed=seed), f"rebuilt: random seed {seed}"
+        if s.endswith(".pt"):
+            found = sorted((TOOLS / "runs").rglob(Path(s).name))
+            if found:
+                return build_model(name, tokenizer.vocab_rows, str(found[0])), f"state dict {found[0].relative_to(TOOLS)}"
+    raise FileNotFoundError(f"cannot recover the torch weights of {bundle} from its provenance {sources}; pass weights")
+
+
+def check_weights(model, bundle: Path) -> dict:
+    """Max abs difference between every named initializer of the bundle's graphs and the torch parameter it came from."""
+    state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    checked, worst = 0, 0.0
+    for graph in ("vision", "prior", "prompt", "embed", "llm", "seg"):
+        for init in onnx.load(str(bundle / f"{graph}.onnx")).graph.initializer:
+            if init.name in state and tuple(init.dims) == tuple(state[init.name].shape):
+                worst = max(worst, float(np.abs(numpy_helper.to_array(init) - state[init.name].numpy()).max(initial=0.0)))
+                checked += 1
+    if checked == 0 or worst > 1e-6:
+        raise AssertionError(f"torch weights differ from the bundle (checked {checked}, max diff {worst})")
+    return {"checked_initializers": checked, "max_abs_diff": worst}
+
+
+class StageClock:
+    """Wraps the model's graph methods and the pipeline's pre/post steps to add wall time to named stages.
+    The first llm call of a turn is the prefill; later llm and embed calls are decoding."""
+
+    def __init__(self, model):
+        self.stages, self.in_decode = {}, False
+        self.wrap(pipeline, "preprocess", "preprocess")
+        self.wrap(model, "vision", "vision")
+        self.wrap(model, "prior", "prior")
+        self.wrap(pipeline, "prompt_inputs", "prompts")
+        self.wrap(model, "prompt", "prompts")
+        self.wrap(model, "seg", "seg")
+        self.wrap(pipeline.Geometry, "masks", "postprocess")
+        llm, embed = model.llm.forward, model.embed
+
+        def timed_llm(*args):
+            stage = "decode" if self.in_decode else "prefill"
+            self.in_decode = True
+            return self.timed(stage, llm, args)
+
+        model.llm.forward = timed_llm  # an instance attribute: nn.Module.__call__ then runs it
+        model.embed = lambda *args: self.timed("decode", embed, args) if self.in_decode else embed(*args)
+
+    def timed(self, stage, fn, args):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.stages[stage] = self.stages.get(stage, 0.0) + (time.perf_counter() - t0) * 1000
+
+    def wrap(self, owner, attr, stage):
+        fn = getattr(owner, attr)
+        setattr(owner, attr, lambda *args, **kw: self.timed(stage, lambda *a: fn(*a, **kw), args))
+
+    def start_turn(self):
+        self.stages, self.in_decode = {}, False
+
+
+def run_case(conv_args, clock, case, image_bytes, max_new_tokens):
+    """One first turn (image pass included) and its follow-up on the same conversation."""
+    clock.start_turn()
+    t0 = time.perf_counter()
+    conv = Conversation(*conv_args, Image.open(io.BytesIO(image_bytes)))
+    turn = conv.ask(case["first"]["text"], case["first"]["prompts"], max_new_tokens=max_new_tokens)
+    e2e = (time.perf_counter() - t0) * 1000
+    stages = dict(clock.stages)
+    t0 = time.perf_counter()
+    follow = conv.ask(case["followUp"]["text"], case["followUp"]["prompts"], max_new_tokens=max_new_tokens)
+    return {"stages": stages, "e2e": e2e, "followUp": (time.perf_counter() - t0) * 1000,
+            "tokens": len(turn.generated), "followUpTokens": len(follow.generated), "masks": int(len(turn.masks))}
+
+
+def main():
+    req = json.load(sys.stdin)
+    torch.set_num_threads(req["threads"])
+    bundle = Path(req["bundle"])
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    tokenizer = Tokenizer(json.loads((bundle / "tokenizer.json").read_text()))
+    model, how = recover_model(bundle, manifest, tokenizer, req.get("weights"))
+    weights = {"source": how, **check_weights(model, bundle)}
+    clock = StageClock(model)
+    conv_args = (model, tokenizer, manifest["config"]["template"])
+    images = [Path(p).read_bytes() for p in req["images"]]
+    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "weights": weights, "cases": []}
+    for case in req["cases"]:
+        runs = [run_case(conv_args, clock, case, images[i % len(images)], req["max_new_tokens"])
+                for i in range(req["warmup"] + req["reps"])]
+        out["cases"].append({"name": case["name"], "runs": runs[req["warmup"]:]})
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    with torch.no_grad():
+        main()
