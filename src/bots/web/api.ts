@@ -13,7 +13,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { acceptImage, type ImageLimits } from '../../conversation/image.js';
 import type { TurnReply, TurnService, UserPrompt } from '../../conversation/service.js';
-import { omgError } from '../../errors.js';
+import { omgError, type OmgError } from '../../errors.js';
 import type { ProgressEvent } from '../../queue/job.js';
 import { maskPng } from '../../render/cutout.js';
 import { decode } from '../../render/rle.js';
@@ -169,7 +169,7 @@ function wantsStream(req: FastifyRequest): boolean {
   return (req.headers.accept ?? '').includes('application/x-ndjson');
 }
 
-function sendError(reply: FastifyReply, err: ReturnType<typeof omgError>, status?: number): FastifyReply {
+function sendError(reply: FastifyReply, err: OmgError, status?: number): FastifyReply {
   const http = toHttpError(err);
   return reply.code(status ?? http.status).send(http.body);
 }
