@@ -109,6 +109,14 @@ export class FakeDiscord {
     return message;
   }
 
+  /** A thread that a user opened in the default channel (THREAD_CREATE); returns its id. */
+  userThread(owner: ReturnType<typeof user>, name: string): string {
+    const thread = this.threadPayload(CHANNEL_ID, snowflakes(), name, owner.id);
+    this.channels.set(thread.id, thread);
+    this.dispatch('THREAD_CREATE', { ...thread, newly_created: true });
+    return thread.id;
+  }
+
   /** Dispatches INTERACTION_CREATE for a slash command; options follow Discord's shape. */
   slashCommand(opts: { author: ReturnType<typeof user>; name: string; options?: any[]; attachments?: any[]; id?: string; roles?: string[]; channelId?: string }): any {
     const attachments = Object.fromEntries((opts.attachments ?? []).map((a) => [a.id, a]));
@@ -289,13 +297,17 @@ export class FakeDiscord {
   }
 
   private createThread(channelId: string, messageId: string, body: any) {
-    const thread = { ...textChannel(snowflakes(), body.name), type: 11, parent_id: channelId, owner_id: BOT_ID,
-      thread_metadata: { archived: false, auto_archive_duration: body.auto_archive_duration ?? 1440, archive_timestamp: now(), locked: false },
-      message_count: 0, member_count: 1 };
-    thread.id = messageId;  // Discord gives a thread started from a message the message's id
+    // Discord gives a thread started from a message the message's id.
+    const thread = this.threadPayload(channelId, messageId, body.name, BOT_ID);
     this.channels.set(thread.id, thread);
     this.dispatch('THREAD_CREATE', { ...thread, newly_created: true });
     return thread;
+  }
+
+  private threadPayload(parentId: string, id: string, name: string, ownerId: string) {
+    return { ...textChannel(id, name), type: 11, parent_id: parentId, owner_id: ownerId,
+      thread_metadata: { archived: false, auto_archive_duration: 1440, archive_timestamp: now(), locked: false },
+      message_count: 0, member_count: 1 };
   }
 
   private createMessage(channelId: string, body: any, files: RecordedFile[], flags = 0) {

@@ -97,7 +97,7 @@ describe('Discord adapter', () => {
     expect(next!.history).toHaveLength(1);
   });
 
-  it('continues after a reply to the bot, takes the image of the replied-to message, and answers DMs without a mention', async () => {
+  it('continues after a reply to the bot; finds the image on the replied-to message or earlier in a thread; answers DMs without a mention', async () => {
     const image = fake.attachment('scene.png', png, 'image/png', { width: 64, height: 48 });
     const gina = user('700000000000000006', 'gina');
     // /ask answers in the channel; replying to that answer (no mention) continues its conversation.
@@ -114,6 +114,15 @@ describe('Discord adapter', () => {
     const question = fake.sendMessage({ author: gina, content: mention('what is that?'), mentionBot: true, replyTo: posted.id });
     expect((await answerIn(question.id)).content).toContain('(#1)');
     expect(fake.cdnDownloads).toBe(downloads + 1);
+
+    // In a thread someone else opened, a mention without an image takes the latest image posted there.
+    const mia = user('700000000000000013', 'mia'); // gina's requests count against her per-minute limit
+    const thread = fake.userThread(mia, 'holiday photos');
+    fake.sendMessage({ author: user('700000000000000007', 'hank'), content: 'from the beach', channelId: thread,
+      attachments: [fake.attachment('beach.png', png, 'image/png', { width: 64, height: 48 })] });
+    fake.sendMessage({ author: mia, content: mention('what is in the photo above?'), mentionBot: true, channelId: thread });
+    expect((await answerIn(thread)).content).toContain('(#1)');
+    expect(fake.calls.some((c) => c.method === 'GET' && c.path === `/channels/${thread}/messages`)).toBe(true);
 
     // DMs need no mention; a later DM without an image continues the latest conversation there.
     const dm = '300000000000000099';
