@@ -9,7 +9,7 @@ from omg_llava.config import LlmConfig, get_config
 from omg_llava.model import OmgLlava
 from scenes import make_scene
 from scenes.texts import gcg, region
-from train import assemble, precompute, stage1, stage2
+from train import assemble, classes, precompute, stage1, stage2
 from train.losses import match
 from train.sequences import IMAGE_ID, conversation_ids
 
@@ -25,11 +25,12 @@ def test_two_steps_of_each_stage_load_into_omg_llava(tmp_path):
     torch.set_num_threads(1)
     run = str(tmp_path)
     stage1.train(CFG, run, steps=2, warmup=1, save_every=1)
+    classes.train(CFG, run, steps=1, images_per_step=1)
     precompute.precompute(CFG, run, scenes=3)
     stage2.train(CFG, TOK, run, steps=2, batch=2, warmup=1, save_every=1)
     model = OmgLlava(CFG)
     model.load_state_dict(assemble.assemble(run, CFG), strict=True)
-    assert (tmp_path / "stage1.log").read_text().count("done") == 1
+    assert (tmp_path / "stage1.log").read_text().count("stage1 done") == 1
 
 
 def test_answers_are_the_only_targets_and_decode_exactly():
