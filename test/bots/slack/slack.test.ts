@@ -185,6 +185,10 @@ describe('Slack adapter', () => {
 
     const usage = await postSigned(eventsUrl, slashCommandBody('/omg', 'dance', 'U0FRANK'), { contentType: 'application/x-www-form-urlencoded' });
     expect(await usage.json()).toMatchObject({ response_type: 'ephemeral', text: expect.stringMatching(/^Usage: \/omg ask/) });
+    const bad = await postSigned(eventsUrl, slashCommandBody('/omg', 'describe the dog', 'U0FRANK'), { contentType: 'application/x-www-form-urlencoded' });
+    expect(await bad.json()).toMatchObject({ response_type: 'ephemeral', text: expect.stringMatching(/^⚠️ Describe needs a region: #n/) });
+    const stranger = await postSigned(eventsUrl, slashCommandBody('/omg', 'caption', 'U0NOBODY'), { contentType: 'application/x-www-form-urlencoded' });
+    expect(await stranger.json()).toMatchObject({ response_type: 'ephemeral', text: expect.stringMatching(/^Mention me with an image first/) });
   });
 
   it('waits for Retry-After on a 429 before posting', async () => {
