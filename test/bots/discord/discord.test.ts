@@ -256,6 +256,7 @@ describe('Discord adapter allow-lists', () => {
       const outsider = guarded.sendMessage({ author: user('700000000000000011', 'kim'), content: mention('hi'), mentionBot: true, attachments: [image()] });
       const command = guarded.slashCommand({ author: user('700000000000000011', 'kim'), name: 'regions', options: [] });
       const refusal = await guarded.until(() => guarded.calls.find((c) => c.path.startsWith(`/interactions/${command.id}/`)));
+      expect(guarded.calls.find((c) => c.method === 'PUT')!.path).toBe(`/applications/${BOT_ID}/commands`); // global without a dev guild
       expect(refusal.body.data).toMatchObject({ flags: EPHEMERAL, content: '⚠️ The bot is not enabled here.' });
 
       const member = guarded.sendMessage({ author: user('700000000000000012', 'lee'), content: mention('hi'), mentionBot: true, attachments: [image()], roles: [ROLE_ID] });
