@@ -9,7 +9,6 @@ OMG-LLaVA's added tokens (spec §8.2): `[SEG]`, `<p>`, `</p>`, `<region>` get em
 `<mark>` gets id V, one past the last row (it is always replaced by a prompt embedding).
 """
 import io
-import json
 import re
 
 import sentencepiece as spm
@@ -123,11 +122,6 @@ class Tokenizer:
         self.byte_ids = {i for p, i in self.vocab.items() if re.fullmatch(r"<0x[0-9A-F]{2}>", p)}
         # Longest first, so the alternation picks the leftmost-longest added token like Hugging Face does.
         self._added_re = re.compile("|".join(re.escape(t) for t in sorted(self.added, key=len, reverse=True)))
-
-    @classmethod
-    def from_file(cls, path):
-        with open(path, encoding="utf-8") as f:
-            return cls(json.load(f))
 
     def token_id(self, token: str) -> int:
         return self.added[token] if token in self.added else self.vocab[token]
