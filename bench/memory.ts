@@ -11,7 +11,7 @@ export interface MemoryResult {
   caches: { name: string; boundMiB: number; bytesMiB: number; entries: number; evictions: number; withinBound: boolean }[];
 }
 
-export async function benchMemory(bundle: string, turns: number, threads: number, boundMiB = { image: 8, kv: 8 }): Promise<MemoryResult> {
+export async function benchMemory(bundle: string, turns: number, threads: number, boundMiB = { image: 4, kv: 1 }): Promise<MemoryResult> {
   const child = fileURLToPath(new URL('./memory-worker.ts', import.meta.url));
   const { stdout } = await promisify(execFile)(process.execPath,
     ['--import', 'tsx', child, bundle, String(turns), String(boundMiB.image), String(boundMiB.kv), String(threads)],

@@ -3,7 +3,7 @@ bundle's own weights, with per-stage wall times, in the same thread count as the
 
     /usr/bin/python3 bench/peer.py < request.json > result.json      (run by bench/run.ts; any working directory)
 
-Request: {"bundle", "images": [paths], "cases": [{"name", "first": {"text", "prompts"}, "followUp": {...}}],
+Request: {"bundle", "cases": [{"name", "first": {"text", "prompts"}, "followUp": {...}, "images": [path per run]}],
           "threads", "reps", "warmup", "max_new_tokens", "weights" (optional state-dict file)}.
 Weights are recovered from the bundle's provenance (see `recover_model`) and checked against every named ONNX
 initializer of the bundle, so the two sides provably run the same numbers.
@@ -137,11 +137,9 @@ def main():
     weights = {"source": how, **check_weights(model, bundle)}
     clock = StageClock(model)
     conv_args = (model, tokenizer, manifest["config"]["template"])
-    images = [Path(p).read_bytes() for p in req["images"]]
     out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "weights": weights, "cases": []}
     for case in req["cases"]:
-        runs = [run_case(conv_args, clock, case, images[i % len(images)], req["max_new_tokens"])
-                for i in range(req["warmup"] + req["reps"])]
+        runs = [run_case(conv_args, clock, case, Path(path).read_bytes(), req["max_new_tokens"]) for path in case["images"]]
         out["cases"].append({"name": case["name"], "runs": runs[req["warmup"]:]})
     json.dump(out, sys.stdout)
 

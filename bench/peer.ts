@@ -22,15 +22,18 @@ interface PeerRun { stages: Record<string, number>; e2e: number; followUp: numbe
 export const python = (): string => process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 
 export async function benchPeer(cases: BenchCase[], ts: CaseResult[], o: {
-  bundle: string; threads: number; reps: number; warmup: number; maxNewTokens: number; images: Uint8Array[]; scratch: string;
+  bundle: string; threads: number; reps: number; warmup: number; maxNewTokens: number; images: Uint8Array[][]; scratch: string;
 }): Promise<PeerResult> {
   mkdirSync(o.scratch, { recursive: true });
-  const images = o.images.map((bytes, i) => {
-    const path = `${o.scratch}/peer-image-${i}.jpg`;
-    writeFileSync(path, bytes);
-    return path;
-  });
-  const request = JSON.stringify({ bundle: o.bundle, images, cases, threads: o.threads, reps: o.reps, warmup: o.warmup, max_new_tokens: o.maxNewTokens });
+  const withImages = cases.map((c, k) => ({
+    ...c,
+    images: o.images[k]!.map((bytes, i) => {
+      const path = `${o.scratch}/peer-image-${k}-${i}.jpg`;
+      writeFileSync(path, bytes);
+      return path;
+    }),
+  }));
+  const request = JSON.stringify({ bundle: o.bundle, cases: withImages, threads: o.threads, reps: o.reps, warmup: o.warmup, max_new_tokens: o.maxNewTokens });
   const script = fileURLToPath(new URL('./peer.py', import.meta.url));
   const child = promisify(execFile)(python(), [script], { maxBuffer: 64 << 20, timeout: 900_000 });
   child.child.stdin!.end(request);

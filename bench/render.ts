@@ -1,10 +1,21 @@
 // The render target on its own: a 1024x768 photo with 5 overlapping masks through renderOverlay (decode, blend,
 // contours, labels, PNG encode), in wall time and in CPU time (CPU time is what the shared machine's load hides least).
+import sharp from 'sharp';
 import { renderOverlay } from '../src/render/overlay.js';
 import { ellipses, photo } from './images.js';
 import { summarize, type Summary } from './stats.js';
 
-export interface RenderResult { width: number; height: number; masks: number; wall: Summary; cpu: Summary; pngBytes: number }
+export interface RenderResult {
+  width: number; height: number; masks: number; wall: Summary; cpu: Summary; pngBytes: number;
+  decodeCpu: Summary; pngEncodeCpu: Summary; // the two codec steps alone, on the same pixels, for the share they take
+}
+
+async function cpuMs(fn: () => Promise<unknown>): Promise<number> {
+  const c0 = process.cpuUsage();
+  await fn();
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
+}
 
 export async function benchRender(width: number, height: number, count: number, reps: number, warmup: number): Promise<RenderResult> {
   const image = await photo(width, height, 'jpeg');
@@ -20,5 +31,11 @@ export async function benchRender(width: number, height: number, count: number, 
     cpu.push((c.user + c.system) / 1000);
     pngBytes = out.bytes.byteLength;
   }
-  return { width, height, masks: count, wall: summarize(wall), cpu: summarize(cpu), pngBytes };
+  const raw = await sharp(image).raw().toBuffer();
+  const decodeCpu: number[] = [], pngEncodeCpu: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    decodeCpu.push(await cpuMs(() => sharp(image).raw().toBuffer()));
+    pngEncodeCpu.push(await cpuMs(() => sharp(raw, { raw: { width, height, channels: 3 } }).png({ compressionLevel: 2 }).toBuffer()));
+  }
+  return { width, height, masks: count, wall: summarize(wall), cpu: summarize(cpu), pngBytes, decodeCpu: summarize(decodeCpu), pngEncodeCpu: summarize(pngEncodeCpu) };
 }

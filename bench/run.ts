@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { chooseBundle, REPO_ROOT } from './bundle.js';
 import { CASES, IMAGE_SIZE } from './cases.js';
-import { photo, photoStream } from './images.js';
+import { photoStream } from './images.js';
 import { benchMemory } from './memory.js';
 import { benchPeer, MODEL_STAGES, python } from './peer.js';
 import { startRedis } from './redis.js';
@@ -49,7 +49,13 @@ console.log(`bench: ${bundle.name}, ${threads} thread(s) per side, ${reps} reps 
   `${env.memoryGiB.toFixed(0)} GiB, load average ${env.loadAverageAtStart.map((l) => l.toFixed(1)).join(' ')}`);
 
 const results: Record<string, unknown> = { env };
-const images = await Promise.all(Array.from({ length: reps + warmup }, (_, i) => photo(IMAGE_SIZE.width, IMAGE_SIZE.height, 'jpeg', i + 1)));
+const nextPhoto = photoStream(IMAGE_SIZE.width, IMAGE_SIZE.height, 1);
+const images: Uint8Array[][] = [];
+for (const _ of CASES) {
+  const perCase: Uint8Array[] = [];
+  for (let i = 0; i < reps + warmup; i++) perCase.push(await nextPhoto()); // one at a time: the stream reuses its pixels
+  images.push(perCase);
+}
 
 if (parts.has('turns') || parts.has('peer')) {
   const turns = await benchTurns(CASES, { bundle: bundle.dir, threads, reps, warmup, maxNewTokens, images });
@@ -92,13 +98,17 @@ if (parts.has('service')) {
     });
     results.service = s;
     const row = (name: string, p: typeof s.memory | null) => p
-      ? [name, spread(p.turn), fmt(p.overheadMs), `${fmt(100 * p.overheadShare)}%`] : [name, '-', '-', '-'];
-    printTable('4. Service overhead: a first turn through the service vs the pipeline called directly (target ≤ 10%)',
-      ['path', 'turn ms', 'overhead ms', 'share'],
-      [['direct (model in thread + overlay + RLE)', spread(s.direct), '', ''], row('in-process queue + worker thread', s.memory), row('BullMQ + loopback Redis', s.bullmq),
-        ['queue alone, in-process (ms/job)', spread(s.queueOnly.memory), '', ''],
-        ['queue alone, BullMQ (ms/job, target p50 ≤ 2)', s.queueOnly.bullmq ? spread(s.queueOnly.bullmq) : '-', '', ''],
-        ...s.throughput.map((t) => [`BullMQ throughput, ${t.workers} worker(s)`, `${fmt(t.jobsPerSecond, 2)} jobs/s`, `${t.jobs} jobs`, ''])]);
+      ? [name, spread(p.turn), fmt(p.overheadMs), `${fmt(100 * p.overheadShare)}%`, spread(p.outsideProcessorMs)] : [name, '-', '-', '-', '-'];
+    const q = s.queueOnly;
+    printTable('4. Service overhead: a first turn through the service vs the pipeline called directly (target ≤ 10%; paired per round)',
+      ['path', 'turn ms', 'overhead ms', 'share', 'outside processor ms'],
+      [['direct (model in thread + overlay + RLE)', spread(s.direct), '', '', ''], row('in-process queue + worker thread', s.memory), row('BullMQ + loopback Redis', s.bullmq)]);
+    printTable('   Queues alone (a processor that does nothing), ms per job', ['queue', 'enqueue → result', 'of which enqueue()'], [
+      ['in-process', spread(q.memory.perJob), spread(q.memory.enqueue)],
+      ['BullMQ (target p50 ≤ 2)', q.bullmq ? spread(q.bullmq.perJob) : '-', q.bullmq ? spread(q.bullmq.enqueue) : '-'],
+      ['Redis PING round trip', q.redisPingMs ? spread(q.redisPingMs) : '-', ''],
+      ...s.throughput.map((t) => [`BullMQ throughput, ${t.workers} worker(s), ${t.jobs} jobs`, `${fmt(t.jobsPerSecond, 2)} jobs/s`, '']),
+    ]);
   } finally {
     await redis?.stop();
   }
@@ -119,8 +129,8 @@ if (parts.has('render')) {
   const r = await benchRender(1024, 768, 5, quick ? 5 : 10, 2);
   const big = await benchRender(2000, 1500, 5, 3, 1);
   results.render = [r, big];
-  printTable('Render: renderOverlay of a JPEG photo with 5 masks, PNG out (target 1024x768 < 50 ms)', ['size', 'wall ms', 'CPU ms', 'PNG bytes'],
-    [r, big].map((x) => [`${x.width}x${x.height}`, spread(x.wall), spread(x.cpu), String(x.pngBytes)]));
+  printTable('Render: renderOverlay of a JPEG photo with 5 masks, PNG out (target 1024x768 < 50 ms)', ['size', 'wall ms', 'CPU ms', 'of which JPEG decode', 'of which PNG encode', 'PNG bytes'],
+    [r, big].map((x) => [`${x.width}x${x.height}`, spread(x.wall), spread(x.cpu), spread(x.decodeCpu), spread(x.pngEncodeCpu), String(x.pngBytes)]));
 }
 
 if (parts.has('projection')) {

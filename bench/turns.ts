@@ -18,7 +18,7 @@ import { summarize, summarizeStages, type Summary } from './stats.js';
 
 export interface TurnOptions {
   bundle: string; threads: number; reps: number; warmup: number; maxNewTokens: number;
-  images: Uint8Array[]; // one per repetition (warm-up included), all the same size
+  images: Uint8Array[][]; // per case, one per repetition (warm-up included): every first turn sees a new image
 }
 
 export interface CaseResult {
@@ -86,18 +86,19 @@ async function imagePassStages(bundleDir: string, threads: number, images: Uint8
 export async function benchTurns(cases: BenchCase[], o: TurnOptions): Promise<{ cases: CaseResult[]; provider: string }> {
   const cached = await OmgLlava.load(o.bundle, { provider: 'cpu', threads: o.threads });
   const uncached = await OmgLlava.load(o.bundle, { provider: 'cpu', threads: o.threads, imageCacheBytes: 0, kvCacheBytes: 0 });
-  const { server, host, url } = await serveImages(o.images);
-  const passRuns = await imagePassStages(o.bundle, o.threads, o.images, o.warmup);
+  const { server, host, url } = await serveImages(o.images.flat());
+  const passRuns = await imagePassStages(o.bundle, o.threads, o.images[0]!, o.warmup);
   const ask = (chat: Chat, a: Ask) => chat.ask(a.text, { prompts: a.prompts, generation: generation(o.maxNewTokens) });
   const results: CaseResult[] = [];
   try {
-    for (const c of cases) {
+    for (const [k, c] of cases.entries()) {
+      const perCase = o.images[k]!.length;
       const runs: Record<string, number>[] = [];
       const first: number[] = [], service: number[] = [], tps: number[] = [], on: number[] = [], off: number[] = [];
       let tokens = 0, masks = 0;
-      for (let i = 0; i < o.images.length; i++) {
+      for (let i = 0; i < perCase; i++) {
         const tService = performance.now();
-        const [downloaded, download] = await timed(() => downloadFile(url(i), { allowedHosts: [host], maxBytes: LIMITS.maxBytes }));
+        const [downloaded, download] = await timed(() => downloadFile(url(k * perCase + i), { allowedHosts: [host], maxBytes: LIMITS.maxBytes }));
         const [accepted, intake] = await timed(() => acceptImage(downloaded.bytes, LIMITS));
         const [[chat, answer], firstTurn] = await timed(async () => {
           const chat = await cached.conversation(accepted.bytes);
