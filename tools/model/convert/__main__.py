@@ -20,7 +20,7 @@ from convert.keys import FINETUNE_PREFIX, convert_state, finetune_rule, internlm
 from convert.sources import load_hf_folder, load_torch
 from export.bundle import write_bundle
 from omg_llava.config import LlmConfig, get_config
-from omg_llava.model import OmgLlava
+from omg_llava.model import OmgLlava, has_llm_decoder
 from omg_llava.tokenizer import Tokenizer, sentencepiece_to_hf
 
 GiB = 2 ** 30
@@ -60,7 +60,7 @@ def load_model(args, log=print):
 
     cfg = get_config(args.config)
     cfg = replace(cfg, llm=llm_config(hf_config, rows), class_names=class_names(args.class_names, cls_embed.shape[0], cfg))
-    llm_decoder = any(".transformer_decoder_llm." in k for k in finetune)
+    llm_decoder = has_llm_decoder(finetune)
     log(f"building {cfg.name} (task [SEG] decoder: {llm_decoder})")
     model = OmgLlava(cfg, llm_decoder=llm_decoder).eval()
     params = sum(p.numel() for p in model.parameters())

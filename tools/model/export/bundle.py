@@ -19,7 +19,7 @@ import torch
 from export.graphs import GRAPHS, export_graph
 from export.tensors import as_numpy, run_onnxruntime
 from omg_llava.config import get_config, manifest_config
-from omg_llava.model import OmgLlava
+from omg_llava.model import OmgLlava, has_llm_decoder
 from omg_llava.tokenizer import Tokenizer, sentencepiece_to_hf
 
 TOOLS = Path(__file__).resolve().parent.parent
@@ -44,7 +44,7 @@ def build_model(config: str, vocab_rows: int, weights=None, seed: int = 0) -> Om
         return OmgLlava.random(cfg, seed)
     state = torch.load(weights, map_location="cpu")
     state = state.get("state_dict", state)
-    model = OmgLlava(cfg, llm_decoder=any(".transformer_decoder_llm." in k for k in state)).eval()
+    model = OmgLlava(cfg, llm_decoder=has_llm_decoder(state)).eval()
     model.load_state_dict(state, strict=True)
     return model
 

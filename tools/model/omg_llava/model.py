@@ -3,8 +3,6 @@
 Attribute names give upstream state-dict keys: `visual_encoder.*`, `projector.model.*`,
 `projector_text2vision.model.*`, `llm.model.*` / `llm.output.*` (LoRA merged, peft prefix dropped).
 """
-from dataclasses import replace
-
 import torch
 from torch import nn
 
@@ -12,6 +10,11 @@ from .config import Config
 from .llm import InternLM2
 from .prior import Projector, TextToVision, perception_prior
 from .segmenter import OmgSeg
+
+
+def has_llm_decoder(keys) -> bool:
+    """Whether state-dict keys (ours, or a task checkpoint's) carry the task-specific [SEG] decoder copy."""
+    return any(".transformer_decoder_llm." in k for k in keys)
 
 
 class OmgLlava(nn.Module):
@@ -26,10 +29,8 @@ class OmgLlava(nn.Module):
         self.llm = InternLM2(cfg.llm)
 
     @classmethod
-    def random(cls, cfg: Config, seed: int, vocab_rows: int = None):
-        """Randomly initialised model (PyTorch default init, seeded); `vocab_rows` overrides cfg.llm.vocab_rows."""
-        if vocab_rows is not None:
-            cfg = replace(cfg, llm=replace(cfg.llm, vocab_rows=vocab_rows))
+    def random(cls, cfg: Config, seed: int):
+        """Randomly initialised model (PyTorch default init, seeded)."""
         torch.manual_seed(seed)
         return cls(cfg).eval()
 
