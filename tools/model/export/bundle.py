@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 import torch
 
-from export.graphs import GRAPHS, export_graph
+from export.graphs import GRAPHS, OPSET, export_graph
 from export.tensors import as_numpy, run_onnxruntime
 from omg_llava.config import get_config, manifest_config
 from omg_llava.model import OmgLlava, has_llm_decoder
@@ -105,7 +105,7 @@ def write_bundle(model: OmgLlava, tokenizer_json: dict, out, *, name: str, descr
         "format": 1, "name": name, "description": description,
         "config": manifest_config(model.cfg, tokenizer.manifest_tokens(), TEMPLATE, generation or GENERATION),
         "files": {},
-        "provenance": {"exporter": f"tools/model export.bundle (torch {torch.__version__}, onnx opset 17)",
+        "provenance": {"exporter": f"tools/model export.bundle (torch {torch.__version__}, onnx opset {OPSET})",
                        "source": source, "licence": licence},
         "quality": quality or {"note": "not measured"},
     }

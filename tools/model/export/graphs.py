@@ -1,7 +1,8 @@
 """Export-only wrappers: the six bundle graphs (bundle.md) over `OmgLlava`'s methods. Not for direct use.
 
-Each wrapper only fixes argument order and flattens outputs to the graph's named tensors; the model code
-itself is what gets traced, so the graphs cannot drift from the Python reference.
+Each wrapper only fixes argument order and flattens outputs to the graph's named tensors (where a method's
+parameters and results already are the graph's, `MethodGraph` calls it as it is); the model code itself is
+what gets traced, so the graphs cannot drift from the Python reference.
 `GRAPHS[name](model)` returns (wrapper, input names, output names, dummy inputs, dynamic axes).
 """
 from pathlib import Path
@@ -13,7 +14,7 @@ from torch import nn
 VISION_OUTPUTS = ("mask_features", "mem0", "mem1", "mem2", "clip_feature", "query_feat", "query_pos",
                   "class_logits", "mask_logits")
 PRIOR_INPUTS = ("clip_feature", "query_feat", "query_pos", "class_logits", "mask_logits")
-FEATURES = ("mask_features", "mem0", "mem1", "mem2")
+OPSET = 17  # bundle.md
 
 
 class VisionGraph(nn.Module):
@@ -26,31 +27,15 @@ class VisionGraph(nn.Module):
         return tuple(out[name] for name in VISION_OUTPUTS)
 
 
-class PriorGraph(nn.Module):
-    def __init__(self, model):
+class MethodGraph(nn.Module):
+    """A graph whose inputs and outputs are exactly those of one `OmgLlava` method: prior, prompt, embed, seg."""
+
+    def __init__(self, model, method: str):
         super().__init__()
-        self.model = model
+        self.model, self.method = model, method
 
-    def forward(self, clip_feature, query_feat, query_pos, class_logits, mask_logits):
-        return self.model.prior(clip_feature, query_feat, query_pos, class_logits, mask_logits)
-
-
-class PromptGraph(nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, mask_features, mem0, mem1, mem2, points, boxes, regions, kinds):
-        return self.model.prompt(mask_features, mem0, mem1, mem2, points, boxes, regions, kinds)
-
-
-class EmbedGraph(nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids):
-        return self.model.embed(input_ids)
+    def forward(self, *inputs):
+        return getattr(self.model, self.method)(*inputs)
 
 
 class LlmGraph(nn.Module):
@@ -64,15 +49,6 @@ class LlmGraph(nn.Module):
         past = list(zip(past_flat[0::2], past_flat[1::2]))
         logits, last_hidden, present = self.model.llm(inputs_embeds, position_ids, attention_mask, past)
         return (logits, last_hidden) + tuple(t for kv in present for t in kv)
-
-
-class SegGraph(nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, seg_hidden, mask_features, mem0, mem1, mem2):
-        return self.model.seg(seg_hidden, mask_features, mem0, mem1, mem2)
 
 
 def _features(cfg):
@@ -92,7 +68,8 @@ def prior(model):
     with torch.no_grad():
         out = model.vision(torch.randn(1, 3, cfg.image_size, cfg.image_size))
     dummy = {name: out[name] for name in PRIOR_INPUTS}
-    return PriorGraph(model), PRIOR_INPUTS, ("pixel_tokens", "separator", "object_tokens", "object_valid"), dummy, {}
+    outputs = ("pixel_tokens", "separator", "object_tokens", "object_valid")
+    return MethodGraph(model, "prior"), PRIOR_INPUTS, outputs, dummy, {}
 
 
 def prompt(model):
@@ -105,13 +82,13 @@ def prompt(model):
     }
     n = {0: "num_prompts"}
     axes = {"points": n, "boxes": n, "regions": n, "kinds": n, "prompt_embeds": n}
-    return PromptGraph(model), tuple(dummy), ("prompt_embeds",), dummy, axes
+    return MethodGraph(model, "prompt"), tuple(dummy), ("prompt_embeds",), dummy, axes
 
 
 def embed(model):
     bt = {0: "batch", 1: "sequence"}
     dummy = {"input_ids": torch.tensor([[1, 2, 3]])}
-    return EmbedGraph(model), ("input_ids",), ("inputs_embeds",), dummy, {"input_ids": bt, "inputs_embeds": bt}
+    return MethodGraph(model, "embed"), ("input_ids",), ("inputs_embeds",), dummy, {"input_ids": bt, "inputs_embeds": bt}
 
 
 def llm(model):
@@ -134,20 +111,20 @@ def llm(model):
 def seg(model):
     dummy = {"seg_hidden": torch.randn(2, model.cfg.llm.hidden_size)} | _features(model.cfg)
     n = {0: "num_seg"}
-    return SegGraph(model), tuple(dummy), ("mask_logits",), dummy, {"seg_hidden": n, "mask_logits": n}
+    return MethodGraph(model, "seg"), tuple(dummy), ("mask_logits",), dummy, {"seg_hidden": n, "mask_logits": n}
 
 
 GRAPHS = {"vision": vision, "prior": prior, "prompt": prompt, "embed": embed, "llm": llm, "seg": seg}
 
 
-def export_graph(model, name: str, path, opset: int = 17):
-    """Trace graph `name` of `model` into `path` (ONNX, opset 17, every batch/sequence dim dynamic).
+def export_graph(model, name: str, path):
+    """Trace graph `name` of `model` into `path` (ONNX at OPSET, every batch/sequence dim dynamic).
 
     Graphs over 2 GB keep their weights in one external-data file beside them, `<name>.onnx.data`."""
     wrapper, inputs, outputs, dummy, axes = GRAPHS[name](model)
     with torch.no_grad():
         torch.onnx.export(wrapper, tuple(dummy[n] for n in inputs), str(path), input_names=list(inputs),
-                          output_names=list(outputs), dynamic_axes=axes, opset_version=opset,
+                          output_names=list(outputs), dynamic_axes=axes, opset_version=OPSET,
                           do_constant_folding=True)
     _finish(Path(path), outputs)
     return inputs, outputs
