@@ -10,6 +10,7 @@ initializer of the bundle, so the two sides provably run the same numbers.
 """
 import io
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -37,33 +38,53 @@ def config_name(manifest_name: str) -> str:
     raise KeyError(f"bundle {manifest_name!r} matches no config of omg_llava/config.py")
 
 
+def weight_files(sources, name, max_bytes):
+    """State-dict files that may hold the bundle's weights: those the provenance names, the conventional
+    runs/<config>/omg-llava-<config>.pt, then any other .pt under tools/model/runs no larger than `max_bytes`
+    (a state dict is about as large as the bundle's graphs; larger files are caches, not weights)."""
+    named = [m for s in sources for m in re.findall(r"[\w./-]+\.pt\b", s)]
+    runs = TOOLS / "runs"
+    found = [p for n in named for p in sorted(runs.rglob(Path(n).name))]
+    found += [runs / name / f"omg-llava-{name}.pt"] + sorted(runs.rglob("*.pt"))
+    return list(dict.fromkeys(p for p in found if p.is_file() and p.stat().st_size <= max_bytes))
+
+
 def recover_model(bundle: Path, manifest: dict, tokenizer: Tokenizer, weights=None):
-    """(model, how): the torch weights the bundle was exported from.
+    """(model, how, check): the torch weights the bundle was exported from, checked against the bundle.
 
     tiny-random: rebuilt from its seed and steered exactly as export/golden.py does; "random weights, seed N": rebuilt
-    from the seed; a state-dict file named in the provenance: searched under tools/model/runs; or `weights`."""
+    from the seed; otherwise the first state-dict file (see `weight_files`) that loads into the config and equals
+    every named initializer of the bundle; or `weights`."""
     name, sources = config_name(manifest["name"]), manifest["provenance"]["source"]
     if weights:
-        return build_model(name, tokenizer.vocab_rows, weights), f"state dict {Path(weights).name}"
+        model = build_model(name, tokenizer.vocab_rows, weights)
+        return model, f"state dict {Path(weights).name}", check_weights(model, bundle)
     if any("export/golden.py" in s for s in sources):
         from export.golden import SEED, steer
         model = build_model(name, tokenizer.vocab_rows, seed=SEED)
         steer(model, tokenizer)
-        return model, f"rebuilt: random seed {SEED}, steered (export/golden.py)"
+        return model, f"rebuilt: random seed {SEED}, steered (export/golden.py)", check_weights(model, bundle)
     for s in sources:
         if s.startswith("random weights, seed "):
             seed = int(s.split("seed ")[1].split(",")[0])
-            return build_model(name, tokenizer.vocab_rows, seed=seed), f"rebuilt: random seed {seed}"
-        if s.endswith(".pt"):
-            found = sorted((TOOLS / "runs").rglob(Path(s).name))
-            if found:
-                return build_model(name, tokenizer.vocab_rows, str(found[0])), f"state dict {found[0].relative_to(TOOLS)}"
-    raise FileNotFoundError(f"cannot recover the torch weights of {bundle} from its provenance {sources}; pass weights")
+            model = build_model(name, tokenizer.vocab_rows, seed=seed)
+            return model, f"rebuilt: random seed {seed}", check_weights(model, bundle)
+    tried = []
+    max_bytes = 2 * sum(f["bytes"] for f in manifest["files"].values())
+    for path in weight_files(sources, name, max_bytes):
+        try:
+            model = build_model(name, tokenizer.vocab_rows, str(path))
+            return model, f"state dict {path.relative_to(TOOLS)}", check_weights(model, bundle)
+        except Exception as err:  # not this model's weights (a stage checkpoint, another config, other values)
+            tried.append(f"{path.relative_to(TOOLS)}: {str(err).splitlines()[0][:120]}")
+    raise FileNotFoundError(f"cannot recover the torch weights of {bundle} from its provenance {sources}; tried {tried}; "
+                            "pass \"weights\" (a state dict of OmgLlava)")
 
 
 def check_weights(model, bundle: Path) -> dict:
-    """Max abs difference between every named initializer of the bundle's graphs and the torch parameter it came from."""
-    state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    """Max abs difference between every named initializer of the bundle's graphs and the torch parameter or buffer
+    (non-persistent ones included, e.g. the class embeddings) it came from."""
+    state = {f"model.{k}": v for k, v in [*model.state_dict().items(), *model.named_buffers()]}
     checked, worst = 0, 0.0
     for graph in ("vision", "prior", "prompt", "embed", "llm", "seg"):
         for init in onnx.load(str(bundle / f"{graph}.onnx")).graph.initializer:
@@ -133,8 +154,8 @@ def main():
     bundle = Path(req["bundle"])
     manifest = json.loads((bundle / "manifest.json").read_text())
     tokenizer = Tokenizer(json.loads((bundle / "tokenizer.json").read_text()))
-    model, how = recover_model(bundle, manifest, tokenizer, req.get("weights"))
-    weights = {"source": how, **check_weights(model, bundle)}
+    model, how, check = recover_model(bundle, manifest, tokenizer, req.get("weights"))
+    weights = {"source": how, **check}
     clock = StageClock(model)
     conv_args = (model, tokenizer, manifest["config"]["template"])
     out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "weights": weights, "cases": []}

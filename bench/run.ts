@@ -49,6 +49,16 @@ console.log(`bench: ${bundle.name}, ${threads} thread(s) per side, ${reps} reps 
   `${env.memoryGiB.toFixed(0)} GiB, load average ${env.loadAverageAtStart.map((l) => l.toFixed(1)).join(' ')}`);
 
 const results: Record<string, unknown> = { env };
+
+/** One part; a failing part is reported and recorded, and the others still run. */
+async function part(name: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    console.log(`\n${name}: FAILED: ${err instanceof Error ? err.message : String(err)}`);
+    results[`${name}Error`] = String(err);
+  }
+}
 const nextPhoto = photoStream(IMAGE_SIZE.width, IMAGE_SIZE.height, 1);
 const images: Uint8Array[][] = [];
 for (const _ of CASES) {
@@ -57,7 +67,7 @@ for (const _ of CASES) {
   images.push(perCase);
 }
 
-if (parts.has('turns') || parts.has('peer')) {
+if (parts.has('turns') || parts.has('peer')) await part('turns', async () => {
   const turns = await benchTurns(CASES, { bundle: bundle.dir, threads, reps, warmup, maxNewTokens, images });
   env.provider = turns.provider;
   results.turns = turns.cases;
@@ -74,7 +84,7 @@ if (parts.has('turns') || parts.has('peer')) {
   printTable('3. Follow-up turn on the same image / first turn (target ≤ 0.35)', ['case', 'caches on', 'ratio', 'caches off', 'ratio'],
     turns.cases.map((c) => [c.name, spread(c.followUp.cacheOn), fmt(c.followUp.ratioOn, 2), spread(c.followUp.cacheOff), fmt(c.followUp.ratioOff, 2)]));
 
-  if (parts.has('peer')) {
+  if (parts.has('peer')) await part('peer', async () => {
     const peer = await benchPeer(CASES, turns.cases, { bundle: bundle.dir, threads, reps, warmup, maxNewTokens, images, scratch });
     results.peer = peer;
     printTable(`2. PyTorch ${peer.torch} / TypeScript+onnxruntime ${env.onnxruntime}, median ratio (>1: TS faster; target end to end ≥ 3), ` +
@@ -86,10 +96,10 @@ if (parts.has('turns') || parts.has('peer')) {
         ['tokens PyTorch / TS', ...peer.cases.map((c, i) => `${c.tokens} / ${turns.cases[i]!.tokens}`)],
         ['PyTorch follow-up / first', ...peer.cases.map((c) => fmt(c.followUp.median / c.firstTurn.median, 2))],
       ]);
-  }
-}
+  });
+});
 
-if (parts.has('service')) {
+if (parts.has('service')) await part('service', async () => {
   const redis = await startRedis(6391).catch((err: unknown) => { console.log(`no loopback Redis (${String(err)}): BullMQ parts skipped`); return null; });
   try {
     const s = await benchService({
@@ -112,9 +122,9 @@ if (parts.has('service')) {
   } finally {
     await redis?.stop();
   }
-}
+});
 
-if (parts.has('memory')) {
+if (parts.has('memory')) await part('memory', async () => {
   const m = await benchMemory(bundle.dir, quick ? 40 : 100, threads);
   results.memory = m;
   printTable(`5. Worker memory (own process, model on a worker thread), ${m.turns} turns`, ['measure', 'value'], [
@@ -123,17 +133,17 @@ if (parts.has('memory')) {
     ['RSS every 20 turns', m.samples.map((s) => fmt(s.rssMiB, 0)).join(' ')],
     ...m.caches.map((c) => [`${c.name} cache`, `${fmt(c.bytesMiB, 2)} of ${c.boundMiB} MiB, ${c.entries} entries, ${c.evictions} evictions: ${c.withinBound ? 'within bound' : 'OVER BOUND'}`]),
   ]);
-}
+});
 
-if (parts.has('render')) {
+if (parts.has('render')) await part('render', async () => {
   const r = await benchRender(1024, 768, 5, quick ? 5 : 10, 2);
   const big = await benchRender(2000, 1500, 5, 3, 1);
   results.render = [r, big];
   printTable('Render: renderOverlay of a JPEG photo with 5 masks, PNG out (target 1024x768 < 50 ms)', ['size', 'wall ms', 'CPU ms', 'of which JPEG decode', 'of which PNG encode', 'PNG bytes'],
     [r, big].map((x) => [`${x.width}x${x.height}`, spread(x.wall), spread(x.cpu), spread(x.decodeCpu), spread(x.pngEncodeCpu), String(x.pngBytes)]));
-}
+});
 
-if (parts.has('projection')) {
+if (parts.has('projection')) await part('projection', async () => {
   const script = fileURLToPath(new URL('./projection.py', import.meta.url));
   const p = JSON.parse((await promisify(execFile)(python(), [script, '--config', 'omg-llava-7b', '--context', '1024'])).stdout);
   results.projection = p;
@@ -148,10 +158,12 @@ if (parts.has('projection')) {
       [`prefill of the image block (${p.prefill_image_block.tokens} tokens)`, g(p.prefill_image_block.flops, 'FLOP')],
       [`vision pass (${p.vision.image_size} px)`, `${g(p.vision.flops, 'FLOP')} (backbone ${g(p.vision.flops_by_part.backbone, 'FLOP')})`],
     ]);
-}
+});
 
 results.wallSeconds = (Date.now() - started) / 1000;
-const out = `${REPO_ROOT}bench/results/latest.json`;
-writeFileSync(out, `${JSON.stringify(results, (_k, v) => (typeof v === 'number' ? Math.round(v * 1000) / 1000 : v), 2)}\n`);
-console.log(`\nwrote bench/results/latest.json (${fmt(results.wallSeconds as number, 0)} s)`);
+// Only a run of every part on the default bundle replaces the committed results; other runs go to the scratch folder.
+const complete = PARTS.every((p) => parts.has(p)) && !args.bundle;
+const out = complete ? 'bench/results/latest.json' : 'bench/results/tmp/last-run.json';
+writeFileSync(`${REPO_ROOT}${out}`, `${JSON.stringify(results, (_k, v) => (typeof v === 'number' ? Math.round(v * 1000) / 1000 : v), 2)}\n`);
+console.log(`\nwrote ${out} (${fmt(results.wallSeconds as number, 0)} s)`);
 process.exit(0); // onnxruntime and BullMQ handles would keep the process alive a little longer
