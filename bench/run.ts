@@ -116,6 +116,7 @@ if (parts.has('service')) await part('service', async () => {
     printTable('   Queues alone (a processor that does nothing), ms per job', ['queue', 'enqueue → result', 'of which enqueue()'], [
       ['in-process', spread(q.memory.perJob), spread(q.memory.enqueue)],
       ['BullMQ (target p50 ≤ 2)', q.bullmq ? spread(q.bullmq.perJob) : '-', q.bullmq ? spread(q.bullmq.enqueue) : '-'],
+      ['bare BullMQ (add → no-op worker → waitUntilFinished)', q.bareBullmq ? spread(q.bareBullmq) : '-', ''],
       ['Redis PING round trip', q.redisPingMs ? spread(q.redisPingMs) : '-', ''],
       ...s.throughput.map((t) => [`BullMQ throughput, ${t.workers} worker(s), ${t.jobs} jobs`, `${fmt(t.jobsPerSecond, 2)} jobs/s`, '']),
     ]);

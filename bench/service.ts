@@ -19,6 +19,7 @@ import { createProcessor } from '../src/queue/processor.js';
 import type { ProcessTurn, TurnQueue } from '../src/queue/queue.js';
 import { renderOverlay } from '../src/render/overlay.js';
 import { encode as rleEncode } from '../src/render/rle.js';
+import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Ask } from './cases.js';
 import { summarize, type Summary } from './stats.js';
@@ -38,7 +39,7 @@ export interface ServiceResult {
   direct: Summary;
   memory: PathResult;
   bullmq: PathResult | null;
-  queueOnly: { memory: QueueOnly; bullmq: QueueOnly | null; redisPingMs: Summary | null };
+  queueOnly: { memory: QueueOnly; bullmq: QueueOnly | null; bareBullmq: Summary | null; redisPingMs: Summary | null };
   throughput: { workers: number; jobsPerSecond: number; jobs: number }[];
 }
 
@@ -124,6 +125,29 @@ async function queueOnly(o: ServiceOptions, queue: TurnQueue, blobs: BlobStore):
   for (let i = 0; i < o.queueJobs + 5; i++) runs.push(await viaQueue(o, queue, blobs, tiny));
   const kept = runs.slice(5);
   return { perJob: summarize(kept.map((r) => r.total)), enqueue: summarize(kept.map((r) => r.enqueue)) };
+}
+
+/** BullMQ by itself, without our queue's checks and events: add -> no-op worker -> waitUntilFinished. The floor
+ * the library sets on this machine for one job. */
+async function bareBullmq(url: string, count: number): Promise<Summary> {
+  const connection = { url }, prefix = `omgbare-${randomUUID().slice(0, 8)}`;
+  const queue = new Queue('bare', { connection, prefix });
+  const events = new QueueEvents('bare', { connection, prefix });
+  const worker = new Worker('bare', async () => 1, { connection, prefix });
+  await Promise.all([events.waitUntilReady(), worker.waitUntilReady()]);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < count + 5; i++) {
+      const t0 = performance.now();
+      await (await queue.add('job', { i })).waitUntilFinished(events);
+      times.push(performance.now() - t0);
+    }
+  } finally {
+    await worker.close();
+    await events.close();
+    await queue.close();
+  }
+  return summarize(times.slice(5));
 }
 
 /** Loopback Redis round trip: the floor under every BullMQ step. */
@@ -228,7 +252,12 @@ export async function benchService(o: ServiceOptions): Promise<ServiceResult> {
     return {
       direct: directTurn, memory: overhead(times.memory, times.direct, spent),
       bullmq: bull ? overhead(times.bullmq, times.direct, spent) : null,
-      queueOnly: { memory: memOnly, bullmq: bullOnly, redisPingMs: redis ? await redisPing(redis, 50) : null }, throughput,
+      queueOnly: {
+        memory: memOnly, bullmq: bullOnly,
+        bareBullmq: o.redisUrl ? await bareBullmq(o.redisUrl, o.queueJobs) : null,
+        redisPingMs: redis ? await redisPing(redis, 50) : null,
+      },
+      throughput,
     };
   } finally {
     for (const close of closers.reverse()) await close();
