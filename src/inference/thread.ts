@@ -106,9 +106,15 @@ async function handle(req: Request): Promise<Results[keyof Results]> {
   }
 }
 
+/** Mask buffers of a result move to the main thread instead of being copied (each mask owns its buffer). */
+function transfers(value: Results[keyof Results]): ArrayBuffer[] {
+  const masks = value && 'segments' in value ? value.segments.map((s) => s.mask) : value && 'regions' in value ? value.regions.map((r) => r.mask) : [];
+  return [...new Set(masks.map((m) => m.data.buffer as ArrayBuffer))];
+}
+
 port.on('message', (req: Request) => {
   handle(req).then(
-    (value) => { if (req.op !== 'abort') port.postMessage({ id: req.id, kind: 'result', value } satisfies Reply); },
+    (value) => { if (req.op !== 'abort') port.postMessage({ id: req.id, kind: 'result', value } satisfies Reply, transfers(value)); },
     (err: unknown) => port.postMessage({ id: req.id, kind: 'error', error: wireError(err) } satisfies Reply),
   );
 });
