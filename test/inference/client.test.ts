@@ -24,7 +24,8 @@ describe('InferenceClient', () => {
     });
     clearInterval(timer);
     expect(streamed).toBe(answer.raw);
-    expect(answer.segments[0]?.mask.width).toBe(45);
+    expect(answer.segments[0]?.mask.data.length).toBe(45 * 30); // transferred, not detached
+    expect(answer.segments[0]!.mask.area).toBe(answer.segments[0]!.mask.data.reduce((n, v) => n + v, 0));
     expect(ticks).toBeGreaterThan(3);
     expect(client.manifest.name).toBe('tiny-random');
     expect((await client.stats()).imageCache.entries).toBe(1);
