@@ -5,7 +5,7 @@ class embeddings) stays at a hedge near cosine 0 while the features it reads kee
 else frozen, only `cls_proj` and `mask_pooling_proj` learn: Hungarian matching on masks alone, class
 cross-entropy (background weight 0.1) on the panoptic queries and on point/box/mask prompt queries.
 
-    python3 -m train.classes --run runs/nano --steps 150 [--resume]
+    python3 -m train.classes --run runs/nano --steps 60 [--resume]
 """
 import argparse
 import os
@@ -96,7 +96,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="runs/nano")
     ap.add_argument("--config", default="nano")
-    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--images-per-step", type=int, default=4)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--resume", action="store_true")

@@ -4,7 +4,7 @@ Per scene: the vision graph's outputs (mask features and memories in float16 to 
 prompt queries (q_final, q_pos) of a point, a box and a mask prompt on every object, and for every
 object the panoptic query whose mask overlaps it best (the target of the [SEG] query regression).
 
-    python3 -m train.precompute --run runs/nano --scenes 1000
+    python3 -m train.precompute --run runs/nano --scenes 600
 """
 import argparse
 import os
@@ -72,7 +72,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="runs/nano")
     ap.add_argument("--config", default="nano")
-    ap.add_argument("--scenes", type=int, default=1000)
+    ap.add_argument("--scenes", type=int, default=600)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     precompute(get_config(args.config), args.run, args.scenes)

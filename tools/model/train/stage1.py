@@ -5,7 +5,7 @@ BCE/dice of visual-prompt decoding (random point, box and mask prompts on object
 prompted object's mask, so prompt queries learn to carry their object. The class head compares with
 `cls_embed`, fixed random unit vectors (the head's seeded default), saved in the checkpoint.
 
-    python3 -m train.stage1 --run runs/nano --steps 1400 [--resume]
+    python3 -m train.stage1 --run runs/nano --steps 3000 [--resume]
 """
 import argparse
 import os
@@ -25,7 +25,7 @@ from train.data import prompt_tensors, target_masks, train_scene
 from train.losses import CLASS_WEIGHT, mask_loss, set_loss
 
 PROMPTS_PER_IMAGE = 3
-AUX_WEIGHT = 2.0
+AUX_WEIGHT = 5.0
 
 
 class ShapeProbe(nn.Module):
@@ -136,7 +136,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="runs/nano")
     ap.add_argument("--config", default="nano")
-    ap.add_argument("--steps", type=int, default=1400)
+    ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--images-per-step", type=int, default=1)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--warmup", type=int, default=50)
