@@ -177,19 +177,22 @@ export class BullTurnQueue implements TurnQueue {
 
   /** The event that describes a job's state now, for a watcher that subscribes late. */
   private async currentEvent(jobId: string): Promise<ProgressEvent | 'unknown' | null> {
-    const job = await this.queue.getJob(jobId);
-    if (!job) return (await this.redis.exists(this.keys.cancel(jobId))) ? { type: 'cancelled' } : 'unknown';
-    const state = await job.getState();
+    // The state first, then the job: a job read just before it finished would carry no return value (or reason) yet.
+    const state = await this.queue.getJobState(jobId);
     switch (state) {
+      case 'unknown':
+        return (await this.redis.exists(this.keys.cancel(jobId))) ? { type: 'cancelled' } : 'unknown';
       case 'waiting':
       case 'prioritized':
         return { type: 'queued', position: await this.positionOf(jobId) };
       case 'active':
         return { type: 'started' };
       case 'completed':
-        return { type: 'done', result: job.returnvalue as TurnResultV1 };
-      case 'failed':
-        return terminalEvent(errorFromReason(job.failedReason));
+      case 'failed': {
+        const job = await this.queue.getJob(jobId);
+        if (!job) return null; // removed meanwhile (cancelled): the stream reports it
+        return state === 'completed' ? { type: 'done', result: job.returnvalue as TurnResultV1 } : terminalEvent(errorFromReason(job.failedReason));
+      }
       default:
         return null; // delayed (waiting for a retry): the next event will tell
     }
