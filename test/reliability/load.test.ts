@@ -1,0 +1,173 @@
+// Load on loopback, bounded and self-stopping: LOAD_CONVERSATIONS conversations (default 200, half Discord, half
+// Slack) sent at once through the fake platforms to the real adapters over one service (createCore with Redis),
+// served by two model worker processes. Every conversation gets exactly one answer; those refused while the queue
+// was past MAX_QUEUE_DEPTH got the "busy" reply and are answered when they ask again. Prints p50/p99 of the queue
+// wait and of the time to the first visible reply. Slow for CI: runs only with RUN_LOAD_TEST=1.
+//   RUN_LOAD_TEST=1 npx vitest run test/reliability/load.test.ts
+// LOAD_MODEL_DIR picks the bundle (default tiny-random), LOAD_MAX_DEPTH the queue depth (default 20),
+// LOAD_TURN_DELAY_MS a pause before each turn (default 100) that makes the tiny model as slow as a real one, so
+// the queue passes its depth and the busy path runs.
+import { createServer } from 'node:net';
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDiscord, type DiscordBot } from '../../src/bots/discord/index.js';
+import { startSlack, type SlackBot } from '../../src/bots/slack/index.js';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { createCore, type Core } from '../../src/main.js';
+import { createMetrics } from '../../src/metrics.js';
+import { REDIS_PREFIX } from '../../src/queue/blobs.js';
+import { BOT_ID, FakeDiscord, user } from '../fakes/discord.js';
+import { BOT_TOKEN, BOT_USER_ID, CHANNEL, FakeSlack, postSigned, SIGNING_SECRET } from '../fakes/slack.js';
+import { redisTestUrl } from '../helpers/redis.js';
+import { flush, startModelWorker, stop, tinyBundle, type Child } from './processes.js';
+
+const enabled = process.env.RUN_LOAD_TEST === '1';
+const CONVERSATIONS = Number(process.env.LOAD_CONVERSATIONS ?? 200);
+const MAX_DEPTH = Number(process.env.LOAD_MAX_DEPTH ?? 20);
+const MODEL_DIR = process.env.LOAD_MODEL_DIR ?? tinyBundle;
+const TURN_DELAY_MS = process.env.LOAD_TURN_DELAY_MS ?? '100';
+const url = new URL(redisTestUrl);
+url.pathname = '/13';
+const REDIS_URL = url.toString();
+
+interface Conversation {
+  platform: 'discord' | 'slack';
+  id: string; // Discord: the asking message (its thread has the same id); Slack: the thread ts
+  sentAt: number;
+  user: string;
+  asks: number;
+}
+
+let discord: FakeDiscord;
+let slack: FakeSlack;
+let core: Core;
+let discordBot: DiscordBot;
+let slackBot: SlackBot;
+let eventsUrl: string;
+let png: Uint8Array;
+const workers: Child[] = [];
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+};
+
+describe.skipIf(!enabled)('load: concurrent conversations through fake Discord and Slack, two workers', () => {
+  beforeAll(async () => {
+    await flush(REDIS_URL);
+    png = new Uint8Array(await readFile(`${tinyBundle}/golden-image.png`));
+    discord = await FakeDiscord.start();
+    slack = await FakeSlack.start();
+    const config = loadConfig({
+      LOG_LEVEL: process.env.LOAD_LOG_LEVEL ?? 'silent', REDIS_URL, WEB_ENABLED: 'false', MAX_QUEUE_DEPTH: String(MAX_DEPTH), RATE_LIMIT_PER_MIN: '10',
+      DISCORD_TOKEN: 'fake-token', DISCORD_APPLICATION_ID: BOT_ID, DISCORD_API_URL: discord.apiUrl, DISCORD_CDN_HOSTS: discord.cdnHost,
+      SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl, SLACK_FILE_HOSTS: slack.filesHost,
+      SLACK_PORT: String(await freePort()),
+    });
+    const log = createLogger(config);
+    core = await createCore(config, log, createMetrics());
+    discordBot = (await startDiscord({ config, service: core.service, log }))!;
+    slackBot = (await startSlack({ config, service: core.service, log }))!;
+    eventsUrl = `http://127.0.0.1:${slackBot.port}/slack/events`;
+    for (let i = 0; i < 2; i++) workers.push(await startModelWorker({ REDIS_URL, MODEL_DIR, TURN_DELAY_MS }));
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const w of workers) await stop(w);
+    await discordBot?.stop();
+    await slackBot?.stop();
+    await core?.close();
+    await discord?.close();
+    await slack?.close();
+    await flush(REDIS_URL);
+  });
+
+  // What the user sees in each conversation.
+  type Seen = { content?: string; text?: string; attachments?: unknown[]; files?: unknown[] };
+  const botMessages = (c: Conversation): Seen[] => (c.platform === 'discord' ? discord.botMessages(c.id) : slack.messages.filter((m) => m.thread_ts === c.id));
+  const text = (m: Seen) => m.content ?? m.text ?? '';
+  const answers = (c: Conversation) => botMessages(c).filter((m) => (m.attachments ?? m.files ?? []).length > 0);
+  const busy = (c: Conversation) => botMessages(c).filter((m) => /^⚠️.*busy/s.test(text(m)));
+  const firstVisible = (c: Conversation) =>
+    c.platform === 'discord'
+      ? discord.calls.find((call) => call.path.includes(c.id))?.at
+      : slack.calls.find((call) => call.args.thread_ts === c.id || call.args.timestamp === c.id)?.at;
+
+  /** Sends the conversation's question with the image: the first ask mentions the bot, a later one (after "busy") asks again in the thread. */
+  function ask(c: Conversation): void {
+    c.asks++;
+    if (c.platform === 'discord') {
+      const attachments = [discord.attachment('scene.png', png, 'image/png', { width: 45, height: 30 })];
+      if (c.asks === 1) c.id = discord.sendMessage({ author: user(c.user), content: `<@${BOT_ID}> segment the red circle`, mentionBot: true, attachments }).id;
+      else discord.sendMessage({ author: user(c.user), content: 'segment the red circle', channelId: c.id, attachments });
+      return;
+    }
+    const files = [slack.file('scene.png', png, 'image/png', { width: 45, height: 30 })];
+    const ts = slack.ts();
+    if (c.asks === 1) c.id = ts;
+    const event = c.asks === 1
+      ? { type: 'app_mention', user: c.user, text: `<@${BOT_USER_ID}> segment the red circle`, ts, channel: CHANNEL, files }
+      : { type: 'app_mention', user: c.user, text: `<@${BOT_USER_ID}> segment the red circle`, ts, thread_ts: c.id, channel: CHANNEL, files };
+    void postSigned(eventsUrl, JSON.stringify(slack.envelope(event)));
+  }
+
+  it(`answers every conversation exactly once (${CONVERSATIONS} at once, queue depth ${MAX_DEPTH})`, async () => {
+    const conversations: Conversation[] = Array.from({ length: CONVERSATIONS }, (_, i) => ({
+      platform: i % 2 === 0 ? 'discord' : 'slack', id: '', sentAt: 0, asks: 0,
+      user: i % 2 === 0 ? String(710000000000000000n + BigInt(i)) : `U0LOAD${String(i).padStart(4, '0')}`,
+    }));
+    const started = Date.now();
+    for (const c of conversations) {
+      c.sentAt = Date.now();
+      ask(c);
+    }
+    // Refused ones ask again once the queue has room; stop when all are answered or after the deadline.
+    const deadline = started + Number(process.env.LOAD_DEADLINE_MS ?? 240_000);
+    while (Date.now() < deadline) {
+      const open = conversations.filter((c) => answers(c).length === 0);
+      if (open.length === 0) break;
+      for (const c of open) if (busy(c).length === c.asks && (await core.queue.depth()) < MAX_DEPTH / 2) ask(c);
+      await sleep(250);
+    }
+    const elapsed = Date.now() - started;
+    await sleep(3000); // late duplicates would show up here
+
+    const unanswered = conversations.filter((c) => answers(c).length === 0);
+    const duplicated = conversations.filter((c) => answers(c).length > 1);
+    const refused = conversations.filter((c) => busy(c).length > 0);
+    const queue = new Queue('turns', { connection: { url: REDIS_URL }, prefix: REDIS_PREFIX });
+    const jobs = await queue.getJobs(['completed']);
+    const failed = await queue.getJobs(['failed']);
+    await queue.close();
+    const waits = jobs.map((j) => (j.processedOn ?? 0) - j.timestamp);
+    const firstReply = conversations.map((c) => (firstVisible(c) ?? NaN) - c.sentAt).filter(Number.isFinite);
+    const ms = (v: number) => `${Math.round(v)} ms`;
+    process.stdout.write(
+      `load: ${CONVERSATIONS} conversations (${conversations.filter((c) => c.platform === 'discord').length} Discord, ` +
+        `${conversations.filter((c) => c.platform === 'slack').length} Slack), 2 workers, model ${MODEL_DIR.split('/').pop()} + ${TURN_DELAY_MS} ms per turn, max depth ${MAX_DEPTH}\n` +
+        `  all answered in ${ms(elapsed)}; unanswered ${unanswered.length}, duplicated ${duplicated.length}, ` +
+        `refused busy at least once ${refused.length} (all answered on a later ask), jobs completed ${jobs.length}, failed ${failed.length}\n` +
+        `  queue wait p50 ${ms(percentile(waits, 50))}, p99 ${ms(percentile(waits, 99))}\n` +
+        `  first visible reply p50 ${ms(percentile(firstReply, 50))}, p99 ${ms(percentile(firstReply, 99))} (${firstReply.length} measured)\n`,
+    );
+    // On failure: what each unanswered conversation saw.
+    expect(unanswered.map((c) => `${c.platform}:${c.id} asks ${c.asks}: ${JSON.stringify(botMessages(c).map(text))}`)).toEqual([]);
+    expect(duplicated.map((c) => `${c.platform}:${c.id}`)).toEqual([]);
+    expect(failed).toHaveLength(0);
+    expect(firstReply).toHaveLength(CONVERSATIONS);
+    // Backpressure: past the depth some were told the bot is busy (and every busy reply was for a refused ask only).
+    if (CONVERSATIONS > 2 * MAX_DEPTH) expect(refused.length).toBeGreaterThan(0);
+    for (const c of refused) expect(text(busy(c)[0]!)).toMatch(/busy/);
+  }, 300_000);
+});
