@@ -26,6 +26,9 @@ from train.losses import CLASS_WEIGHT, mask_loss, set_loss
 
 PROMPTS_PER_IMAGE = 3
 AUX_WEIGHT = 5.0
+# ConvNeXt's layer-scale init (1e-6) suits fine-tuning; from scratch in minutes it keeps the blocks switched off
+# (the backbone stays nearly linear: colour but no shape), so fresh runs start the gammas here.
+LAYER_SCALE_INIT = 0.3
 
 
 class ShapeProbe(nn.Module):
@@ -87,6 +90,10 @@ def train(cfg, run, steps, images_per_step=1, lr=5e-4, warmup=50, save_every=25,
     ckpt_path = os.path.join(run, "stage1.pt")
     torch.manual_seed(0)
     model = OmgSeg(cfg)
+    with torch.no_grad():
+        for name, p in model.backbone.named_parameters():
+            if name.endswith("gamma"):
+                p.fill_(LAYER_SCALE_INIT)
     probe = ShapeProbe(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
     probe_opt = torch.optim.AdamW(probe.parameters(), lr=lr, weight_decay=0.0)
