@@ -166,8 +166,8 @@ describe.skipIf(!enabled)('load: concurrent conversations through fake Discord a
     expect(duplicated.map((c) => `${c.platform}:${c.id}`)).toEqual([]);
     expect(failed).toHaveLength(0);
     expect(firstReply).toHaveLength(CONVERSATIONS);
-    // Backpressure: past the depth some were told the bot is busy (and every busy reply was for a refused ask only).
-    if (CONVERSATIONS > 2 * MAX_DEPTH) expect(refused.length).toBeGreaterThan(0);
+    // Backpressure: with turns as slow as a real model's, the queue passes its depth and some are told the bot is busy.
+    if (Number(TURN_DELAY_MS) >= 100 && CONVERSATIONS > 2 * MAX_DEPTH) expect(refused.length).toBeGreaterThan(0);
     for (const c of refused) expect(text(busy(c)[0]!)).toMatch(/busy/);
   }, 300_000);
 });
