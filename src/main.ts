@@ -32,6 +32,8 @@ export interface Core {
 /** Stores, queue and TurnService; without REDIS_URL also the model and an in-process worker. */
 export async function createCore(config: Config, logger: Logger, metrics: Metrics = processMetrics): Promise<Core> {
   const redis = config.REDIS_URL ? new Redis(config.REDIS_URL) : null;
+  // While Redis is away the client retries; report that in the log rather than as an unhandled error event.
+  redis?.on('error', (err) => logger.error({ err }, 'redis error'));
   const blobs = redis
     ? new RedisBlobStore(redis, { prefix: REDIS_PREFIX, defaultTtlSec: config.CONVERSATION_TTL_S })
     : new MemoryBlobStore({ defaultTtlSec: config.CONVERSATION_TTL_S, maxBytes: 512 * MIB });
