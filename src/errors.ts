@@ -86,7 +86,8 @@ export const catalogue = {
     retryable: false,
   },
   OMG_ERR_BUSY: {
-    message: () => 'The bot is busy right now. Please try again in a minute.',
+    message: (d) =>
+      `The bot is busy right now${typeof d.position === 'number' ? `: you would be #${d.position} in the queue` : ''}. Please try again in a minute.`,
     retryable: false,
   },
   OMG_ERR_RATE_LIMITED: {

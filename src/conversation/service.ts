@@ -101,9 +101,8 @@ export class TurnService {
 
     const turn = known ?? this.newTurn(conversation, input, jobId);
     const job = this.jobFor(conversation, turn, input);
-    if (!known && (await queue.depth()) >= this.config.MAX_QUEUE_DEPTH) {
-      throw omgError('OMG_ERR_BUSY', { limit: this.config.MAX_QUEUE_DEPTH });
-    }
+    const depth = known ? 0 : await queue.depth();
+    if (depth >= this.config.MAX_QUEUE_DEPTH) throw omgError('OMG_ERR_BUSY', { limit: this.config.MAX_QUEUE_DEPTH, position: depth + 1 });
     // The turn is stored once the queue took the job, so a refused job leaves no turn behind. Watch after enqueue
     // (a queue only knows a job once it is added); both queues start a job on a later tick, and a watcher gets
     // the job's current state first, so no event is missed.

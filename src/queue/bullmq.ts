@@ -109,7 +109,8 @@ export class BullTurnQueue implements TurnQueue {
     if ((await this.queue.getJob(job.id)) || (await this.redis.exists(this.keys.cancel(job.id)))) {
       return { position: await this.positionOf(job.id), duplicate: true };
     }
-    if ((await this.depth()) >= this.config.MAX_QUEUE_DEPTH) throw omgError('OMG_ERR_BUSY');
+    const depth = await this.depth();
+    if (depth >= this.config.MAX_QUEUE_DEPTH) throw omgError('OMG_ERR_BUSY', { limit: this.config.MAX_QUEUE_DEPTH, position: depth + 1 });
     await this.queue.add(QUEUE_NAME, job, { jobId: job.id });
     return { position: await this.positionOf(job.id), duplicate: false };
   }

@@ -49,7 +49,8 @@ export class MemoryTurnQueue implements TurnQueue {
     const known = this.entries.get(job.id);
     if (known) return { position: known.state === 'queued' ? known.position : 0, duplicate: true };
     if (this.closed) throw omgError('OMG_ERR_BUSY');
-    if (this.activeCount() >= this.opts.maxDepth) throw omgError('OMG_ERR_BUSY');
+    const depth = this.activeCount();
+    if (depth >= this.opts.maxDepth) throw omgError('OMG_ERR_BUSY', { limit: this.opts.maxDepth, position: depth + 1 });
     const entry: Entry = { job, state: 'queued', attempt: 0, enqueuedAt: Date.now(), position: 0, watchers: new Set() };
     this.entries.set(job.id, entry);
     this.waiting.push(entry);
