@@ -61,6 +61,11 @@ const files: CorpusCase[] = [
   { id: 'svg', what: 'SVG with an external <image> reference', file: file('drawing.svg', () => img.SVG, 'image/svg+xml'), text: ask, expect: 'OMG_ERR_IMAGE_TYPE', message: /svg/ },
   { id: 'svg-named-png', what: 'SVG named .png', file: file('drawing.png', () => img.SVG, 'image/png'), text: ask, expect: 'OMG_ERR_IMAGE_TYPE', message: /svg/ },
   { id: 'html-named-jpg', what: 'HTML named .jpg', file: file('page.jpg', () => img.HTML, 'image/jpeg'), text: ask, expect: 'OMG_ERR_IMAGE_TYPE' },
+  { id: 'bmp', what: 'BMP bitmap (a real image, not taken)', file: file('paint.bmp', img.bmp, 'image/bmp'), text: ask, expect: 'OMG_ERR_IMAGE_TYPE', message: /PNG, JPEG or WebP/ },
+  { id: 'avif', what: 'AVIF photo (not taken)', file: file('photo.avif', img.avif, 'image/avif'), text: ask, expect: 'OMG_ERR_IMAGE_TYPE' },
+  { id: 'jpeg-trailing-junk', what: 'JPEG with 2 KB of junk after the end marker', file: file('phone.jpg', async () => img.withTrailer(await img.sceneJpeg(), img.noise(2048, 5))), text: ask, expect: 'answer', size: [64, 48] },
+  { id: 'png-zip-polyglot', what: 'PNG with a ZIP archive appended', file: file('poly.png', async () => img.withTrailer(await img.scenePng(), img.ZIP_TRAILER)), text: ask, expect: 'answer', size: [64, 48] },
+  { id: 'png-bad-crc', what: 'PNG whose image data chunk has a wrong CRC', file: file('crc.png', img.badCrcPng), text: ask, expect: 'OMG_ERR_IMAGE_DECODE' },
   { id: 'random-binary', what: '4 KB of noise named .webp', file: file('x.webp', () => new Uint8Array(img.noise(4096, 3)), 'image/webp'), text: ask, expect: 'OMG_ERR_IMAGE_TYPE' },
 ];
 
@@ -88,6 +93,10 @@ const sizes: CorpusCase[] = [
   { id: '1x1-jpeg', what: '1×1 JPEG', file: file('dot.jpg', () => img.solidJpeg(1, 1)), text: ask, expect: 'answer', size: [1, 1] },
   { id: '1x5000-png', what: '1×5000 PNG (extreme aspect)', file: file('tall.png', () => img.solidPng(1, 5000)), text: 'segment the red circle', expect: 'answer', size: [1, 5000] },
   { id: '5000x1-png', what: '5000×1 PNG (extreme aspect)', file: file('wide.png', () => img.solidPng(5000, 1)), text: ask, expect: 'answer', size: [5000, 1] },
+  { id: '1x1-everything', what: '"segment everything" on a 1×1 image', file: file('dot.png', () => img.solidPng(1, 1)), text: 'segment everything', expect: 'answer', size: [1, 1] },
+  { id: '1x5000-everything', what: '"segment everything" on 1×5000', file: file('tall.png', () => img.solidPng(1, 5000)), text: 'segment everything', expect: 'answer', size: [1, 5000] },
+  { id: '1x1-box', what: 'box 0,0,1,1 on a 1×1 image', file: file('dot.png', () => img.solidPng(1, 1)), text: 'describe the box 0,0,1,1', expect: 'answer', size: [1, 1] },
+  { id: '1x5000-point', what: 'point (0, 4999) on 1×5000', file: file('tall.png', () => img.solidPng(1, 5000)), text: 'what is at (0, 4999)', expect: 'answer', size: [1, 5000] },
   { id: 'bomb-png-1bit', what: 'valid 30000×30000 1-bit PNG (~110 KB, 900 Mpx)', file: file('bomb.png', () => img.bombPng(30000, 30000)), text: ask, expect: 'OMG_ERR_IMAGE_TOO_MANY_PIXELS', message: /30000x30000/, check: 'boundedMemory' },
   { id: 'bomb-png-header', what: '30000×30000 RGB PNG header over a zlib stream of 64 KB of zeros (141 bytes)', file: file('bomb2.png', () => img.bombHeaderPng(30000, 30000)), text: ask, expect: 'OMG_ERR_IMAGE_TOO_MANY_PIXELS', check: 'boundedMemory' },
   { id: 'bomb-jpeg', what: 'JPEG whose frame header claims 65000×65000', file: file('bomb.jpg', () => img.bombJpeg(65000, 65000)), text: ask, expect: 'OMG_ERR_IMAGE_TOO_MANY_PIXELS', check: 'boundedMemory' },

@@ -142,6 +142,43 @@ export const blackPng = (width: number, height: number) =>
 export const solidJpeg = (width: number, height: number) =>
   bytes(sharp({ create: { width, height, channels: 3, background: '#d02020' } }).jpeg());
 
+/** A Windows bitmap (24-bit, 2x2): a real image in a format the bot does not take. */
+export function bmp(): Uint8Array {
+  const header = Buffer.alloc(54);
+  header.write('BM', 0, 'ascii');
+  header.writeUInt32LE(54 + 16, 2);
+  header.writeUInt32LE(54, 10);
+  header.writeUInt32LE(40, 14);
+  header.writeInt32LE(2, 18);
+  header.writeInt32LE(2, 22);
+  header.writeUInt16LE(1, 26);
+  header.writeUInt16LE(24, 28);
+  return new Uint8Array(Buffer.concat([header, Buffer.alloc(16, 0x80)]));
+}
+
+export const avif = () => bytes(scene().avif());
+
+/** Bytes after the end of the image: a JPEG with junk after EOI, a PNG with a ZIP appended (a polyglot). */
+export async function withTrailer(file: Uint8Array, trailer: Buffer): Promise<Uint8Array> {
+  return new Uint8Array(Buffer.concat([file, trailer]));
+}
+export const ZIP_TRAILER = Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), noise(200, 11), Buffer.from('PK\x05\x06', 'latin1'), Buffer.alloc(18)]);
+
+/** A PNG whose image data chunk has a wrong CRC. */
+export async function badCrcPng(): Promise<Uint8Array> {
+  const file = Buffer.from(await scenePng());
+  let at = 8;
+  while (at < file.length) {
+    const length = file.readUInt32BE(at);
+    if (file.toString('ascii', at + 4, at + 8) === 'IDAT') {
+      file.writeUInt32BE((file.readUInt32BE(at + 8 + length) ^ 0xffffffff) >>> 0, at + 8 + length);
+      return new Uint8Array(file);
+    }
+    at += 12 + length;
+  }
+  throw new Error('no IDAT chunk in the generated PNG');
+}
+
 export const text = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
 
 export const PDF = text('%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n');
