@@ -7,7 +7,6 @@
 // LOAD_MODEL_DIR picks the bundle (default tiny-random), LOAD_MAX_DEPTH the queue depth (default 20),
 // LOAD_TURN_DELAY_MS a pause before each turn (default 100) that makes the tiny model as slow as a real one, so
 // the queue passes its depth and the busy path runs.
-import { createServer } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
@@ -22,7 +21,7 @@ import { REDIS_PREFIX } from '../../src/queue/blobs.js';
 import { BOT_ID, FakeDiscord, user } from '../fakes/discord.js';
 import { BOT_TOKEN, BOT_USER_ID, CHANNEL, FakeSlack, postSigned, SIGNING_SECRET } from '../fakes/slack.js';
 import { redisTestUrl } from '../helpers/redis.js';
-import { flush, startModelWorker, stop, tinyBundle, type Child } from './processes.js';
+import { flush, freePort, startModelWorker, stop, tinyBundle, type Child } from './processes.js';
 
 const enabled = process.env.RUN_LOAD_TEST === '1';
 const CONVERSATIONS = Number(process.env.LOAD_CONVERSATIONS ?? 200);
@@ -49,14 +48,6 @@ let slackBot: SlackBot;
 let eventsUrl: string;
 let png: Uint8Array;
 const workers: Child[] = [];
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);

@@ -1,5 +1,6 @@
 // Child processes the fault and load tests start and stop themselves: model workers and a private redis-server.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 
@@ -49,6 +50,15 @@ export async function startModelWorker(env: Record<string, string>): Promise<Chi
 /** Any node entry point of the repository, e.g. src/queue/worker-main.ts, with the given environment. */
 export function startEntry(entry: string, env: Record<string, string>, args: string[] = []): Child {
   return track(spawn(process.execPath, ['--import', 'tsx', entry, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/** A loopback port nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 /** A loopback redis-server that writes every command to its append-only file, so a restart keeps accepted jobs. */

@@ -1,4 +1,4 @@
-// Redis restarted under load: a private redis-server (append-only file, fsync on every write, as a deployment that
+// Redis restarted under load: a private redis-server on a free loopback port (append-only file, fsync on every write, as a deployment that
 // must not lose accepted jobs runs it) is killed while turns are queued and running, and started again on the
 // same files. The service (createCore with REDIS_URL) and two model worker processes reconnect by themselves;
 // every accepted turn must still be answered.
@@ -12,20 +12,21 @@ import type { TurnReply } from '../../src/conversation/service.js';
 import { createLogger } from '../../src/log.js';
 import { createCore, type Core } from '../../src/main.js';
 import { createMetrics } from '../../src/metrics.js';
-import { startModelWorker, startRedis, stop, type Child } from './processes.js';
+import { freePort, startModelWorker, startRedis, stop, type Child } from './processes.js';
 
-const PORT = Number(process.env.REDIS_RESTART_TEST_PORT ?? 6392);
-const REDIS_URL = `redis://127.0.0.1:${PORT}`;
 const TURNS = 20;
 
 let dir: string;
+let port: number;
 let redis: Child | undefined;
 let core: Core;
 const workers: Child[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'omg-redis-'));
-  redis = await startRedis(PORT, dir);
+  port = await freePort();
+  redis = await startRedis(port, dir);
+  const REDIS_URL = `redis://127.0.0.1:${port}`;
   const config = loadConfig({ LOG_LEVEL: 'silent', REDIS_URL, WEB_ENABLED: 'false', MAX_QUEUE_DEPTH: '100' });
   core = await createCore(config, createLogger(config), createMetrics());
   // Each turn waits 300 ms before the model runs, so that the restart lands while turns are queued and running.
@@ -56,7 +57,7 @@ describe('Redis restarted under load', () => {
     expect(done).toBeLessThan(TURNS);
     await stop(redis, 'SIGKILL');
     await sleep(2000);
-    redis = await startRedis(PORT, dir);
+    redis = await startRedis(port, dir);
 
     const results = await settled;
     const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [`t${i}: ${String(r.reason)}`] : []));

@@ -8,7 +8,7 @@
 //    hold exactly the template's special tokens, whatever the user typed.
 // 3. Downloads go only to the listed hosts, whatever tricks the URL plays, and never follow a redirect.
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,15 +27,7 @@ import { createMetrics } from '../../src/metrics.js';
 import { BOT_ID, FakeDiscord, user } from '../fakes/discord.js';
 import { BOT_TOKEN, BOT_USER_ID, CHANNEL, FakeSlack, postSigned, SIGNING_SECRET } from '../fakes/slack.js';
 import { redisTestUrl } from '../helpers/redis.js';
-import { flush, startModelWorker, stop, tinyBundle, type Child } from './processes.js';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { flush, freePort, startModelWorker, stop, tinyBundle, type Child } from './processes.js';
 
 describe('secrets stay out of logs and Redis', () => {
   const url = new URL(redisTestUrl);
