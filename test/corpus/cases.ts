@@ -29,6 +29,8 @@ export interface CorpusCase {
   message?: RegExp; // the user-facing message must match
   size?: [number, number]; // upright width x height the conversation must record
   check?: 'firstFrameRed' | 'noControlTokens' | 'boundedMemory';
+  /** The playground API's outcome when it differs (it refuses an empty question and malformed prompts in its schema). */
+  web?: Outcome;
   /**
    * The CLI form: extra argv, a --mask file, and its exit code when it differs from the service outcome's
    * (2 = usage). The CLI always sends the file (the scene by default) and starts a new conversation.
@@ -105,8 +107,8 @@ const sizes: CorpusCase[] = [
 ];
 
 const texts: CorpusCase[] = [
-  { id: 'prompt-empty', what: 'empty text: a grounded caption', text: '', expect: 'answer', cli: { exit: 2 } },
-  { id: 'prompt-whitespace', what: 'only spaces, tabs and newlines', text: ' \t\n  \n', expect: 'answer', cli: { exit: 2 } },
+  { id: 'prompt-empty', what: 'empty text: a grounded caption', text: '', expect: 'answer', web: 'OMG_ERR_BAD_REQUEST', cli: { exit: 2 } },
+  { id: 'prompt-whitespace', what: 'only spaces, tabs and newlines', text: ' \t\n  \n', expect: 'answer', web: 'OMG_ERR_BAD_REQUEST', cli: { exit: 2 } },
   { id: 'prompt-100kb', what: '100 KB of text', text: 'a'.repeat(100 * 1024), expect: 'OMG_ERR_BAD_REQUEST', message: /under 1000/ },
   { id: 'prompt-1000-chars', what: 'exactly the 1000-character limit', text: 'is it red? '.repeat(91).slice(0, 1000), expect: 'answer' },
   { id: 'prompt-special-tokens', what: 'only special tokens typed by the user', text: CONTROL_TOKENS, expect: 'answer', check: 'noControlTokens' },

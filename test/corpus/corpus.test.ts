@@ -1,24 +1,28 @@
 // Every corpus case through the intake the adapters use (TurnService.submit on the in-process queue with the
-// tiny-random bundle, wired by createCore like `npm start`) and through the CLI's steps (argv parsing, input
-// checks, runAsk on the same core), then a good request to show that the process keeps serving. A few cases
-// also run the real CLI process, to show that the steps above are the ones its entry point takes.
+// tiny-random bundle, wired by createCore like `npm start`), through the playground's HTTP API (its own upload
+// path) and through the CLI's steps (argv parsing, input checks, runAsk on the same core), then a good request to
+// show that the process keeps serving. A few cases also run the real CLI process, to show that the steps above
+// are the ones its entry point takes.
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseArgs, UsageError } from '../../src/bots/cli/args.js';
 import { readInputs, runAsk } from '../../src/bots/cli/ask.js';
 import { exitCodeFor, exitCodes } from '../../src/bots/cli/exit-codes.js';
+import { buildWebServer } from '../../src/bots/web/server.js';
 import { loadConfig } from '../../src/config.js';
 import type { SubmitInput, TurnReply } from '../../src/conversation/service.js';
 import { OmgError, toOmgError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { createCore, type Core } from '../../src/main.js';
 import { createMetrics } from '../../src/metrics.js';
-import { corpus, MAX_IMAGE_BYTES, SCENE, type CorpusCase } from './cases.js';
+import { corpus, MAX_IMAGE_BYTES, SCENE, type CorpusCase, type CorpusFile } from './cases.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const tiny = fileURLToPath(new URL('../fixtures/tiny-random', import.meta.url));
@@ -29,6 +33,7 @@ const limits = { maxBytes: config.MAX_IMAGE_BYTES, maxPixels: config.MAX_IMAGE_P
 const CONTROL_STRINGS = ['[SEG]', '<image>', '<|im_end|>', '<|im_start|>', '<p>', '</p>', '<region>', '<mark>', '<s>', '</s>'];
 
 let core: Core;
+let web: FastifyInstance;
 let dir: string;
 let scene: Uint8Array;
 let seq = 0;
@@ -36,10 +41,12 @@ let seq = 0;
 beforeAll(async () => {
   core = await createCore(config, createLogger(config), createMetrics());
   expect(core.modelError).toBeNull();
+  web = await buildWebServer({ service: core.service, limits });
   dir = await mkdtemp(join(tmpdir(), 'omg-corpus-'));
   scene = await SCENE.bytes();
 });
 afterAll(async () => {
+  await web?.close();
   await core?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -104,6 +111,34 @@ async function throughService(c: CorpusCase): Promise<void> {
   await stillServes();
 }
 
+/** The playground: upload (multipart, as the page sends it), then ask; the HTTP status and body of the last step. */
+async function throughWeb(c: CorpusCase): Promise<{ status: number; body: { text?: string; error?: { code: string; message: string } } }> {
+  const upload = async (file: CorpusFile) => {
+    const form = new FormData();
+    form.append('image', new Blob([Buffer.from(await file.bytes())], { type: file.mime ?? 'application/octet-stream' }), file.name);
+    return web.inject({ method: 'POST', url: '/api/conversations', payload: form });
+  };
+  const ask = (id: string, text: string, prompts: unknown[] = []) =>
+    web.inject({ method: 'POST', url: `/api/conversations/${id}/ask`, payload: { text, prompts } });
+  let id: string = randomUUID();
+  if (c.conversation !== 'new-thread') {
+    const uploaded = await upload(c.conversation ? SCENE : (c.file ?? SCENE));
+    if (uploaded.statusCode !== 201) return { status: uploaded.statusCode, body: uploaded.json() };
+    id = uploaded.json<{ id: string }>().id;
+  }
+  if (c.conversation === 'two-masks') for (let i = 0; i < 2; i++) expect((await ask(id, 'segment the red circle')).statusCode).toBe(200);
+  const res = await ask(id, c.text, c.prompts ?? []);
+  return { status: res.statusCode, body: res.json() };
+}
+
+async function webStillServes(): Promise<void> {
+  const form = new FormData();
+  form.append('image', new Blob([Buffer.from(scene)], { type: 'image/png' }), 'scene.png');
+  const { id } = (await web.inject({ method: 'POST', url: '/api/conversations', payload: form })).json<{ id: string }>();
+  const res = await web.inject({ method: 'POST', url: `/api/conversations/${id}/ask`, payload: { text: 'segment the red circle' } });
+  expect(res.statusCode).toBe(200);
+}
+
 const expectedExit = (c: CorpusCase) => c.cli?.exit ?? (c.expect === 'answer' ? exitCodes.ok : exitCodeFor(c.expect));
 /** The case's message pattern, where the CLI refuses for the same reason as the service (not its own usage check). */
 const cliMessage = (c: CorpusCase) => (c.message && c.expect !== 'answer' && expectedExit(c) === exitCodeFor(c.expect) ? c.message : undefined);
@@ -152,6 +187,24 @@ describe('bad-input corpus', () => {
 
   describe('through TurnService.submit (the adapters\' intake)', () => {
     for (const c of corpus) it(`${c.id}: ${c.expect}`, () => throughService(c));
+  });
+
+  describe('through the playground API', () => {
+    for (const c of corpus) {
+      const expected = c.web ?? c.expect;
+      it(`${c.id}: ${expected}`, async () => {
+        const { status, body } = await throughWeb(c);
+        if (expected === 'answer') {
+          expect(status, JSON.stringify(body)).toBe(200);
+        } else {
+          expect(status).toBeGreaterThanOrEqual(400);
+          expect(status).toBeLessThan(500);
+          expect(body.error?.code).toBe(expected);
+          expect(body.error?.message).not.toMatch(/\n\s+at |node_modules|\/src\/|undefined|\[object/);
+        }
+        await webStillServes();
+      });
+    }
   });
 
   describe('through the CLI steps', () => {

@@ -14,13 +14,14 @@ function row(c: CorpusCase): string {
   const outcome = c.expect === 'answer' ? `answered${c.size ? ` (${c.size.join('×')})` : ''}` : `\`${c.expect}\``;
   const exit = c.cli?.exit ?? (c.expect === 'answer' ? exitCodes.ok : exitCodeFor(c.expect));
   const message = c.message ? ` /${c.message.source}/` : '';
-  return `| \`${c.id}\` | ${cell(c.what)} | ${cell(input)} | ${cell(JSON.stringify(shown(c.text)))} | ${outcome}${cell(message)} | ${exit} |`;
+  const web = c.web ? `\`${c.web}\`` : 'same';
+  return `| \`${c.id}\` | ${cell(c.what)} | ${cell(input)} | ${cell(JSON.stringify(shown(c.text)))} | ${outcome}${cell(message)} | ${web} | ${exit} |`;
 }
 
 export function table(): string {
   return [
-    '| case | what | file | text | TurnService outcome (message) | CLI exit |',
-    '| --- | --- | --- | --- | --- | --- |',
+    '| case | what | file | text | TurnService outcome (message) | playground API | CLI exit |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
     ...corpus.map(row),
   ].join('\n');
 }
