@@ -1,7 +1,7 @@
 // Redis restarted under load: a private redis-server on a free loopback port (append-only file, fsync on every write, as a deployment that
 // must not lose accepted jobs runs it) is killed while turns are queued and running, and started again on the
 // same files. The service (createCore with REDIS_URL) and two model worker processes reconnect by themselves;
-// every accepted turn must still be answered.
+// every accepted turn must still be answered, and messages sent while Redis is down are answered once it is back.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { createMetrics } from '../../src/metrics.js';
 import { freePort, startModelWorker, startRedis, stop, type Child } from './processes.js';
 
 const TURNS = 20;
+const LATE = 5; // sent while Redis is down
 
 let dir: string;
 let port: number;
@@ -41,27 +42,29 @@ afterAll(async () => {
 });
 
 describe('Redis restarted under load', () => {
-  it('reconnects the service and the workers, and answers every accepted turn', async () => {
+  it('reconnects the service and the workers, answers every accepted turn and the ones sent during the outage', async () => {
     const png = new Uint8Array(await readFile('test/fixtures/tiny-random/golden-image.png'));
     let done = 0;
     const turns: Promise<TurnReply>[] = [];
-    for (let i = 0; i < TURNS; i++) {
+    const send = (i: number) =>
       turns.push(core.service.submit({
         platform: 'web', channel: 'load', thread: `t${i}`, eventId: `restart-${i}`, userId: `u${i}`, text: 'segment the red circle',
         image: { bytes: png }, onProgress: (ev) => void (ev.type === 'done' && done++),
       }));
-    }
-    const settled = Promise.allSettled(turns);
-    // Wait until every turn is accepted (queued) and a few are answered, then take Redis away for two seconds.
+    for (let i = 0; i < TURNS; i++) send(i);
+    // Wait until every turn is accepted (queued) and a few are answered, then take Redis away for two seconds;
+    // messages that arrive meanwhile wait for it.
     await until(() => done >= 3, 60_000);
     expect(done).toBeLessThan(TURNS);
     await stop(redis, 'SIGKILL');
+    for (let i = TURNS; i < TURNS + LATE; i++) send(i);
     await sleep(2000);
     redis = await startRedis(port, dir);
 
-    const results = await settled;
+    const results = await Promise.allSettled(turns);
     const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [`t${i}: ${String(r.reason)}`] : []));
     expect(failures).toEqual([]);
+    expect(results).toHaveLength(TURNS + LATE);
     for (const r of results) expect((r as PromiseFulfilledResult<TurnReply>).value.segments).toHaveLength(1);
     // Both workers are still alive and serving.
     for (const w of workers) expect(w.process.exitCode).toBeNull();
