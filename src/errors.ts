@@ -69,7 +69,13 @@ export const catalogue = {
     retryable: false,
   },
   OMG_ERR_UNKNOWN_REGION: {
-    message: (d) => `There is no region #${detail(d, 'region', '?')} in this conversation.`,
+    message: (d) => {
+      // Say which numbers exist, so "describe #9" can be corrected; a number too long to read is not repeated.
+      const which = typeof d.region === 'number' && !Number.isSafeInteger(d.region) ? 'with that number' : `#${detail(d, 'region', '?')}`;
+      const count = typeof d.count === 'number' ? d.count : undefined;
+      const existing = count === undefined ? '' : count === 0 ? ' yet' : count === 1 ? ': it has only #1' : `: it has #1 to #${count}`;
+      return `There is no region ${which} in this conversation${existing}.`;
+    },
     retryable: false,
   },
   OMG_ERR_JOB_INVALID: {

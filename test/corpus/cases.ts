@@ -35,7 +35,7 @@ export interface CorpusCase {
    * The CLI form: extra argv, a --mask file, and its exit code when it differs from the service outcome's
    * (2 = usage). The CLI always sends the file (the scene by default) and starts a new conversation.
    */
-  cli?: { args?: string[]; mask?: () => Promise<Uint8Array>; exit?: number };
+  cli?: { args?: string[]; mask?: () => Promise<Uint8Array>; exit?: number; message?: RegExp };
 }
 
 export const SCENE: CorpusFile = { name: 'scene.png', mime: 'image/png', bytes: () => img.scenePng() };
@@ -149,7 +149,8 @@ const coordinates: CorpusCase[] = [
 
 // The CLI starts a new conversation each time: no region exists there.
 const regions: CorpusCase[] = [
-  { id: 'describe-9-of-2', what: '"describe #9" with 2 masks', conversation: 'two-masks', text: 'describe #9', expect: 'OMG_ERR_UNKNOWN_REGION', message: /no region #9/ },
+  { id: 'describe-9-of-2', what: '"describe #9" with 2 masks', conversation: 'two-masks', text: 'describe #9', expect: 'OMG_ERR_UNKNOWN_REGION', message: /no region #9 in this conversation: it has #1 to #2\./, cli: { message: /no region #9 in this conversation yet\./ } },
+  { id: 'describe-huge-number', what: '"describe #" and 900 nines', conversation: 'two-masks', text: `describe #${'9'.repeat(900)}`, expect: 'OMG_ERR_UNKNOWN_REGION', message: /no region with that number in this conversation: it has #1 to #2/, cli: { message: /no region with that number in this conversation yet/ } },
   { id: 'describe-0', what: '"describe #0"', conversation: 'two-masks', text: 'describe #0', expect: 'OMG_ERR_BAD_REQUEST', message: /numbered from 1/ },
   { id: 'describe-region-abc', what: '"describe region #abc"', conversation: 'two-masks', text: 'describe region #abc', expect: 'OMG_ERR_BAD_REQUEST', message: /numbered from 1/ },
   { id: 'describe-2-of-2', what: '"describe #2" with 2 masks', conversation: 'two-masks', text: 'describe #2', expect: 'answer', cli: { exit: 3 } },

@@ -141,7 +141,8 @@ async function webStillServes(): Promise<void> {
 
 const expectedExit = (c: CorpusCase) => c.cli?.exit ?? (c.expect === 'answer' ? exitCodes.ok : exitCodeFor(c.expect));
 /** The case's message pattern, where the CLI refuses for the same reason as the service (not its own usage check). */
-const cliMessage = (c: CorpusCase) => (c.message && c.expect !== 'answer' && expectedExit(c) === exitCodeFor(c.expect) ? c.message : undefined);
+const cliMessage = (c: CorpusCase) =>
+  c.expect !== 'answer' && expectedExit(c) === exitCodeFor(c.expect) ? (c.cli?.message ?? c.message) : undefined;
 
 async function writeCaseFiles(c: CorpusCase): Promise<{ image: string; mask?: string }> {
   const file = c.conversation ? SCENE : (c.file ?? SCENE);
