@@ -3,6 +3,7 @@
 // the real processor on the tiny-random bundle with a short lock).
 // 1. A job over its time budget is stopped and the user is told.
 // 2. A worker SIGKILLed in the middle of a turn: another worker takes the job over and the user sees one answer.
+// 3. A job whose worker dies twice (a poison job) fails with a message; the next worker does not run it again.
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,5 +87,26 @@ describe('worker faults (real Redis, separate worker processes)', () => {
     expect(warnings(asked.id)).toHaveLength(0);
     expect(answer.content).toMatch(/Red circle/);
     expect(rescuer.output()).toContain(`turn ${jobId}`);
+    await stop(rescuer);
+  });
+
+  // A poison job (say, an input that crashes the model runtime) must not take down every worker in turn forever.
+  it('a job whose worker dies twice fails with a message instead of killing workers forever', async () => {
+    const asked = ask('what is in the picture?');
+    const jobId = jobIdFor('discord', asked.id);
+    for (let i = 0; i < 2; i++) {
+      const victim = await startModelWorker({ REDIS_URL, TURN_DELAY_MS: '60000', LOG_LEVEL: 'warn' });
+      workers.push(victim);
+      await victim.waitFor(`turn ${jobId}`, 30_000);
+      victim.process.kill('SIGKILL');
+      await victim.exited;
+    }
+    const survivor = await startModelWorker({ REDIS_URL, LOG_LEVEL: 'warn' });
+    workers.push(survivor);
+    const [warning] = await fake.until(() => (warnings(asked.id).length > 0 ? warnings(asked.id) : undefined), 30_000);
+    expect(warning.content).toMatch(/Something went wrong on our side\. Please try again\./);
+    expect(answers(asked.id)).toHaveLength(0);
+    expect(survivor.output()).not.toContain(`turn ${jobId}`);
+    expect(survivor.process.exitCode).toBeNull();
   });
 });
