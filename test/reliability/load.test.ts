@@ -142,15 +142,21 @@ describe.skipIf(!enabled)('load: concurrent conversations through fake Discord a
     const failed = await queue.getJobs(['failed']);
     await queue.close();
     const waits = jobs.map((j) => (j.processedOn ?? 0) - j.timestamp);
-    const firstReply = conversations.map((c) => (firstVisible(c) ?? NaN) - c.sentAt).filter(Number.isFinite);
     const ms = (v: number) => `${Math.round(v)} ms`;
+    const firstReplyOf = (list: Conversation[]) => list.map((c) => (firstVisible(c) ?? NaN) - c.sentAt).filter(Number.isFinite);
+    const firstReply = firstReplyOf(conversations);
+    const onPlatform = (platform: Conversation['platform']) => {
+      const times = firstReplyOf(conversations.filter((c) => c.platform === platform));
+      return `${platform} ${ms(percentile(times, 50))} / ${ms(percentile(times, 99))}`;
+    };
     process.stdout.write(
       `load: ${CONVERSATIONS} conversations (${conversations.filter((c) => c.platform === 'discord').length} Discord, ` +
         `${conversations.filter((c) => c.platform === 'slack').length} Slack), 2 workers, model ${MODEL_DIR.split('/').pop()} + ${TURN_DELAY_MS} ms per turn, max depth ${MAX_DEPTH}\n` +
         `  all answered in ${ms(elapsed)}; unanswered ${unanswered.length}, duplicated ${duplicated.length}, ` +
         `refused busy at least once ${refused.length} (all answered on a later ask), jobs completed ${jobs.length}, failed ${failed.length}\n` +
         `  queue wait p50 ${ms(percentile(waits, 50))}, p99 ${ms(percentile(waits, 99))}\n` +
-        `  first visible reply p50 ${ms(percentile(firstReply, 50))}, p99 ${ms(percentile(firstReply, 99))} (${firstReply.length} measured)\n`,
+        `  first visible reply p50 ${ms(percentile(firstReply, 50))}, p99 ${ms(percentile(firstReply, 99))} (${firstReply.length} measured; ` +
+        `p50 / p99 ${onPlatform('discord')}, ${onPlatform('slack')})\n`,
     );
     // On failure: what each unanswered conversation saw.
     expect(unanswered.map((c) => `${c.platform}:${c.id} asks ${c.asks}: ${JSON.stringify(botMessages(c).map(text))}`)).toEqual([]);
