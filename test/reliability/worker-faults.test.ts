@@ -70,7 +70,7 @@ describe('worker faults (real Redis, separate worker processes)', () => {
     await sleep(1000); // nothing else arrives: not retried, no late answer
     expect(answers(asked.id)).toHaveLength(0);
     expect(slow.output()).toContain(`turn ${jobIdFor('discord', asked.id)}`);
-   }, 120_000);
+  }, 120_000);
 
   it('a worker killed with SIGKILL mid-turn: another worker takes the job over and the user sees exactly one answer', async () => {
     const asked = ask('segment the red circle');
@@ -88,7 +88,7 @@ describe('worker faults (real Redis, separate worker processes)', () => {
     expect(answer.content).toMatch(/Red circle/);
     expect(rescuer.output()).toContain(`turn ${jobId}`);
     await stop(rescuer);
-   }, 120_000);
+  }, 120_000);
 
   // A poison job (say, an input that crashes the model runtime) must not take down every worker in turn forever.
   it('a job whose worker dies twice fails with a message instead of killing workers forever', async () => {
@@ -108,5 +108,5 @@ describe('worker faults (real Redis, separate worker processes)', () => {
     expect(answers(asked.id)).toHaveLength(0);
     expect(survivor.output()).not.toContain(`turn ${jobId}`);
     expect(survivor.process.exitCode).toBeNull();
-   }, 120_000);
+  }, 120_000);
 });
