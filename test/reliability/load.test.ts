@@ -1,6 +1,6 @@
 // Load on loopback, bounded and self-stopping: LOAD_CONVERSATIONS conversations (default 200, half Discord, half
 // Slack) sent at once through the fake platforms to the real adapters over one service (createCore with Redis),
-// served by two model worker processes. Every conversation gets exactly one answer; those refused while the queue
+// served by two model worker processes, while each platform answers a few posts with 429 and 500. Every conversation gets exactly one answer; those refused while the queue
 // was past MAX_QUEUE_DEPTH got the "busy" reply and are answered when they ask again. Prints p50/p99 of the queue
 // wait and of the time to the first visible reply. Slow for CI: runs only with RUN_LOAD_TEST=1.
 //   RUN_LOAD_TEST=1 npx vitest run test/reliability/load.test.ts
@@ -118,6 +118,11 @@ describe.skipIf(!enabled)('load: concurrent conversations through fake Discord a
       platform: i % 2 === 0 ? 'discord' : 'slack', id: '', sentAt: 0, asks: 0,
       user: i % 2 === 0 ? String(710000000000000000n + BigInt(i)) : `U0LOAD${String(i).padStart(4, '0')}`,
     }));
+    // The platforms push back now and then, as they do under load: answers must still be posted once.
+    discord.fail('POST', /^\/channels\/\d+\/messages$/, 429, { retryAfter: 1, times: 3 });
+    discord.fail('POST', /^\/channels\/\d+\/messages$/, 500, { afterHandling: true, times: 3 });
+    slack.fail('chat.postMessage', 429, { retryAfter: 1, times: 3 });
+    slack.fail('chat.update', 500, { times: 3 });
     const started = Date.now();
     for (const c of conversations) {
       c.sentAt = Date.now();
@@ -132,6 +137,10 @@ describe.skipIf(!enabled)('load: concurrent conversations through fake Discord a
       await sleep(250);
     }
     const elapsed = Date.now() - started;
+    const pushedBack = {
+      discord: discord.calls.filter((c) => c.status === 429 || c.status === 500).length,
+      slack: slack.calls.filter((c) => c.status === 429 || c.status === 500).length,
+    };
     await sleep(3000); // late duplicates would show up here
 
     const unanswered = conversations.filter((c) => answers(c).length === 0);
@@ -153,7 +162,8 @@ describe.skipIf(!enabled)('load: concurrent conversations through fake Discord a
       `load: ${CONVERSATIONS} conversations (${conversations.filter((c) => c.platform === 'discord').length} Discord, ` +
         `${conversations.filter((c) => c.platform === 'slack').length} Slack), 2 workers, model ${MODEL_DIR.split('/').pop()} + ${TURN_DELAY_MS} ms per turn, max depth ${MAX_DEPTH}\n` +
         `  all answered in ${ms(elapsed)}; unanswered ${unanswered.length}, duplicated ${duplicated.length}, ` +
-        `refused busy at least once ${refused.length} (all answered on a later ask), jobs completed ${jobs.length}, failed ${failed.length}\n` +
+        `refused busy at least once ${refused.length} (all answered on a later ask), jobs completed ${jobs.length}, failed ${failed.length}, ` +
+        `platform 429/500 answers met: Discord ${pushedBack.discord}, Slack ${pushedBack.slack}\n` +
         `  queue wait p50 ${ms(percentile(waits, 50))}, p99 ${ms(percentile(waits, 99))}\n` +
         `  first visible reply p50 ${ms(percentile(firstReply, 50))}, p99 ${ms(percentile(firstReply, 99))} (${firstReply.length} measured; ` +
         `p50 / p99 ${onPlatform('discord')}, ${onPlatform('slack')})\n`,
@@ -162,6 +172,8 @@ describe.skipIf(!enabled)('load: concurrent conversations through fake Discord a
     expect(unanswered.map((c) => `${c.platform}:${c.id} asks ${c.asks}: ${JSON.stringify(botMessages(c).map(text))}`)).toEqual([]);
     expect(duplicated.map((c) => `${c.platform}:${c.id}`)).toEqual([]);
     expect(failed).toHaveLength(0);
+    // The injected 429s and 500s were met (and retried: nothing is duplicated or missing above).
+    expect(pushedBack).toEqual({ discord: 6, slack: 6 });
     expect(firstReply).toHaveLength(CONVERSATIONS);
     // Backpressure: with turns as slow as a real model's, the queue passes its depth and some are told the bot is busy.
     if (Number(TURN_DELAY_MS) >= 100 && CONVERSATIONS > 2 * MAX_DEPTH) expect(refused.length).toBeGreaterThan(0);
