@@ -71,10 +71,9 @@ Each stage checkpoints every few minutes and continues with `--resume`; logs are
   conversations; every `[SEG]` is decoded through the frozen decoder (BCE + dice against the object's mask)
   and its query regressed (MSE) onto the object's panoptic query, as upstream's pretraining did.
 
-Training took about {minutes} minutes on a shared 2-core CPU. The run behind this bundle was resumed several
-times while the recipe was tuned (stage 1 first ran with class weight 2, class logit scale x 100 and no probe
-loss, which it gained at steps 325, 1000 and 1600), so rerunning the commands gives a comparable model, not
-the identical one.
+Training took about {minutes} minutes on a shared 2-core CPU.
+
+{notes}
 
 ## Quality
 
@@ -111,6 +110,7 @@ def main():
     ap.add_argument("--bundle", required=True)
     ap.add_argument("--run", default="runs/nano")
     ap.add_argument("--minutes", default="?")
+    ap.add_argument("--notes", help="markdown file about this particular run (history, known limitations)")
     args = ap.parse_args()
     bundle, run = Path(args.bundle), Path(args.run)
     manifest = json.loads((bundle / "manifest.json").read_text())
@@ -125,7 +125,7 @@ def main():
         s1b_steps=log_number(run / "stage1.log", r"head-only steps=(\d+)"), s2_steps=log_number(run / "stage2.log", r"steps=(\d+)"),
         s2_batch=log_number(run / "stage2.log", r"batch=(\d+)"), s2_scenes=log_number(run / "stage2.log", r"scenes=(\d+)"),
         eval_scenes=log_number(run / "quality.json", r"(\d+) held-out"), minutes=args.minutes,
-        quality_table=quality_table(quality))
+        quality_table=quality_table(quality), notes=Path(args.notes).read_text().strip() if args.notes else "")
     (bundle / "README.md").write_text(text, encoding="utf-8")
     data = (bundle / "README.md").read_bytes()
     manifest["files"]["README.md"] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
