@@ -66,6 +66,9 @@ const CAPTION = new RegExp(
 );
 const SEGMENT = /^(?:please\s+)?(?:segment|highlight|find|show\s+me|where\s+is|where's)\s+(.+?)(?:\s+in\s+(?:this|the)\s+(?:image|picture|photo))?\s*[.!?]*$/is;
 
+// A question that only points ("what is this?") about one clicked place: the region caption wording the model knows.
+const POINTING = new RegExp(String.raw`^(?:what(?:'s|\s+is)\s+(?:this|that|it|here)|describe\s+(?:this|that|it|here))${END}`, 'i');
+
 const badRequest = (correction: string) => omgError('OMG_ERR_BAD_REQUEST', { correction });
 
 /** Throws OMG_ERR_BAD_REQUEST (with a correction) or OMG_ERR_UNKNOWN_REGION. */
@@ -90,6 +93,7 @@ export function parseIntent(userText: string, ctx: IntentContext): Request {
     if (uiPrompts.length > 0) throw badRequest('"Segment everything" works on the whole image; leave out the clicks and boxes.');
     return { kind: 'everything' };
   }
+  if (uiPrompts.length === 1 && POINTING.test(text)) return { kind: 'describe', prompt: uiPrompts[0]! };
   let m: RegExpMatchArray | null;
   if ((m = text.match(POINT)) && looksLikeCoordinates(m[1]!)) {
     const [x, y] = numbers(m[1]!, 2, 'what is at (120, 80)" or "what is at 0.3, 0.4');

@@ -83,6 +83,18 @@ describe('parseIntent and toModelText', () => {
     expect(refusal('describe #1', c).userMessage).toMatch(/not both/);
   });
 
+  it('reads "what is this?" about one click or box as a region description', () => {
+    const click = { ...ctx, prompts: [{ kind: 'point' as const, x: 12, y: 34 }] };
+    expect(model('What is this?', click)).toEqual({
+      text: 'Can you provide me with a detailed description of the region in the picture marked by region1 <mark>?',
+      prompts: [{ kind: 'point', x: 12, y: 34 }],
+    });
+    expect(model("what's that", { ...ctx, prompts: [{ kind: 'box', x1: 1, y1: 2, x2: 30, y2: 40 }] }).text).toMatch(/marked by region1 <region>\?$/);
+    // Without exactly one place it stays a question (or a caption).
+    expect(model('What is this?').text).toBe('What is this?');
+    expect(model('What is this?', { ...click, prompts: [...click.prompts, { kind: 'point', x: 1, y: 1 }] }).text).toMatch(/Mark 2 <mark>\.\nWhat is this\?$/);
+  });
+
   it('answers malformed coordinates with a correction', () => {
     const cases: [string, RegExp][] = [
       ['what is at (NaN, 4)', /"NaN" is not a number/],
