@@ -37,10 +37,14 @@ describe('InferenceClient', () => {
     expect(err).toMatchObject({ code: 'OMG_ERR_IMAGE_DECODE' });
   });
 
-  it('forwards an AbortSignal and cancels the generation', async () => {
+  it('forwards an AbortSignal to the worker and cancels the turn', async () => {
     const chat = await client.conversation(image);
     const controller = new AbortController();
-    const asked = chat.ask('Describe the image.', { signal: controller.signal, onToken: () => controller.abort(), generation: { maxNewTokens: 200 } });
-    await expect(asked).rejects.toMatchObject({ code: 'OMG_ERR_CANCELLED' });
+    // The aborted turn waits behind a running one, so the abort reaches the worker before it starts.
+    const running = chat.ask('Describe the image.', { generation: { maxNewTokens: 16 } });
+    const aborted = chat.ask('And the colours?', { signal: controller.signal, generation: { maxNewTokens: 16 } });
+    controller.abort();
+    await expect(aborted).rejects.toMatchObject({ code: 'OMG_ERR_CANCELLED' });
+    await expect(running).resolves.toMatchObject({ text: expect.any(String) });
   });
 });
