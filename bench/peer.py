@@ -1,10 +1,10 @@
 """The PyTorch side of the peer ratio: the bench's turns through the reference pipeline (tools/model/omg_llava) on the
 bundle's own weights, with per-stage wall times, in the same thread count as the TypeScript side.
 
-    /usr/bin/python3 bench/peer.py < request.json > result.json      (run by bench/run.ts; any working directory)
+    /usr/bin/python3 bench/peer.py      (run by bench/peer.ts; any working directory; JSON lines on stdin/stdout)
 
-Request: {"bundle", "cases": [{"name", "first": {"text", "prompts"}, "followUp": {...}, "images": [path per run]}],
-          "threads", "reps", "warmup", "max_new_tokens", "weights" (optional state-dict file)}.
+Setup line: {"bundle", "threads", "warmup", "max_new_tokens", "weights" (optional state-dict file)};
+then one line per case: {"name", "first": {"text", "prompts"}, "followUp": {...}, "images": [path per run]}.
 Weights are recovered from the bundle's provenance (see `recover_model`) and checked against every named ONNX
 initializer of the bundle, so the two sides provably run the same numbers.
 """
@@ -84,8 +84,8 @@ def recover_model(bundle: Path, manifest: dict, tokenizer: Tokenizer, weights=No
     from onnx_weights import load_from_initializers
     cfg = get_config(name)
     model, report = load_from_initializers(bundle, replace(cfg, llm=replace(cfg.llm, vocab_rows=tokenizer.vocab_rows)))
-    how = (f"read back from the bundle's ONNX initializers (no state dict: {'; '.join(tried) or 'none found'}); "
-           f"re-export max abs diff {report['max_abs_diff_after_reexport']:.1e}")
+    how = (f"read back from the bundle's ONNX initializers ({len(tried)} state dicts under tools/model/runs do not "
+           f"match), re-export max abs diff {report['max_abs_diff_after_reexport']:.1e}")
     return model, how, check_weights(model, bundle)
 
 
@@ -157,20 +157,21 @@ def run_case(conv_args, clock, case, image_bytes, max_new_tokens):
 
 
 def main():
-    req = json.load(sys.stdin)
+    """Line protocol: the first line is the setup request; one ready line answers it (weights, versions); then each
+    line is a case and its answer one line of runs, so the bench can alternate the two sides case by case."""
+    req = json.loads(sys.stdin.readline())
     torch.set_num_threads(req["threads"])
     bundle = Path(req["bundle"])
     manifest = json.loads((bundle / "manifest.json").read_text())
     tokenizer = Tokenizer(json.loads((bundle / "tokenizer.json").read_text()))
     model, how, check = recover_model(bundle, manifest, tokenizer, req.get("weights"))
-    weights = {"source": how, **check}
     clock = StageClock(model)
     conv_args = (model, tokenizer, manifest["config"]["template"])
-    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "weights": weights, "cases": []}
-    for case in req["cases"]:
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "weights": {"source": how, **check}}), flush=True)
+    for line in sys.stdin:
+        case = json.loads(line)
         runs = [run_case(conv_args, clock, case, Path(path).read_bytes(), req["max_new_tokens"]) for path in case["images"]]
-        out["cases"].append({"name": case["name"], "runs": runs[req["warmup"]:]})
-    json.dump(out, sys.stdout)
+        print(json.dumps({"name": case["name"], "runs": runs[req["warmup"]:]}), flush=True)
 
 
 if __name__ == "__main__":

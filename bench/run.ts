@@ -13,13 +13,13 @@ import { chooseBundle, REPO_ROOT } from './bundle.js';
 import { CASES, IMAGE_SIZE } from './cases.js';
 import { photoStream } from './images.js';
 import { benchMemory } from './memory.js';
-import { benchPeer, MODEL_STAGES, python } from './peer.js';
+import { MODEL_STAGES, Peer, python, type PeerCase, type PeerResult } from './peer.js';
 import { startRedis } from './redis.js';
 import { benchRender } from './render.js';
 import { benchService } from './service.js';
 import { fmt, spread } from './stats.js';
 import { printTable } from './table.js';
-import { benchTurns } from './turns.js';
+import { benchTurns, type CaseResult } from './turns.js';
 
 const PARTS = ['turns', 'peer', 'service', 'memory', 'render', 'projection'] as const;
 const { values: args } = parseArgs({ options: {
@@ -55,9 +55,14 @@ async function part(name: string, fn: () => Promise<void>): Promise<void> {
   try {
     await fn();
   } catch (err) {
-    console.log(`\n${name}: FAILED: ${err instanceof Error ? err.message : String(err)}`);
-    results[`${name}Error`] = String(err);
+    failed(name, err);
   }
+}
+
+function failed(name: string, err: unknown): null {
+  console.log(`\n${name}: FAILED: ${err instanceof Error ? err.message : String(err)}`);
+  results[`${name}Error`] = String(err);
+  return null;
 }
 const nextPhoto = photoStream(IMAGE_SIZE.width, IMAGE_SIZE.height, 1);
 const images: Uint8Array[][] = [];
@@ -68,7 +73,16 @@ for (const _ of CASES) {
 }
 
 if (parts.has('turns') || parts.has('peer')) await part('turns', async () => {
-  const turns = await benchTurns(CASES, { bundle: bundle.dir, threads, reps, warmup, maxNewTokens, images });
+  // The PyTorch side loads first, then answers each case right after the TypeScript side ran it (same load).
+  const peer = parts.has('peer')
+    ? await Peer.start({ bundle: bundle.dir, threads, warmup, maxNewTokens, images, scratch }).catch((err: unknown) => failed('peer', err))
+    : null;
+  const peerCases: PeerCase[] = [];
+  const afterCase = async (k: number, result: CaseResult) => {
+    if (peer) await part('peer', async () => { peerCases.push(await peer.run(CASES[k]!, k, result)); });
+  };
+  const turns = await benchTurns(CASES, { bundle: bundle.dir, threads, reps, warmup, maxNewTokens, images, afterCase });
+  peer?.close();
   env.provider = turns.provider;
   results.turns = turns.cases;
   const order = ['download', 'intake', ...MODEL_STAGES, 'render', 'encode'];
@@ -84,19 +98,19 @@ if (parts.has('turns') || parts.has('peer')) await part('turns', async () => {
   printTable('3. Follow-up turn on the same image / first turn (target ≤ 0.35)', ['case', 'caches on', 'ratio', 'caches off', 'ratio'],
     turns.cases.map((c) => [c.name, spread(c.followUp.cacheOn), fmt(c.followUp.ratioOn, 2), spread(c.followUp.cacheOff), fmt(c.followUp.ratioOff, 2)]));
 
-  if (parts.has('peer')) await part('peer', async () => {
-    const peer = await benchPeer(CASES, turns.cases, { bundle: bundle.dir, threads, reps, warmup, maxNewTokens, images, scratch });
-    results.peer = peer;
-    printTable(`2. PyTorch ${peer.torch} / TypeScript+onnxruntime ${env.onnxruntime}, median ratio (>1: TS faster; target end to end ≥ 3), ` +
-      `${peer.threads} thread(s); weights: ${peer.weights.source}, ${peer.weights.checked_initializers} initializers equal`,
-      ['stage', ...peer.cases.map((c) => c.name)],
+  if (peer && peerCases.length === CASES.length) {
+    const p: PeerResult = { ...peer.info, cases: peerCases };
+    results.peer = p;
+    printTable(`2. PyTorch ${p.torch} / TypeScript+onnxruntime ${env.onnxruntime}, median ratio (>1: TS faster; target end to end ≥ 3), ` +
+      `${p.threads} thread(s), cases alternating; weights: ${p.weights.source}, ${p.weights.checked_initializers} initializers equal`,
+      ['stage', ...p.cases.map((c) => c.name)],
       [
-        ...[...MODEL_STAGES, 'firstTurn'].map((s) => [s === 'firstTurn' ? 'end to end' : s, ...peer.cases.map((c) => fmt(c.ratio[s] ?? NaN, 2))]),
-        ['PyTorch end to end ms', ...peer.cases.map((c) => spread(c.firstTurn))],
-        ['tokens PyTorch / TS', ...peer.cases.map((c, i) => `${c.tokens} / ${turns.cases[i]!.tokens}`)],
-        ['PyTorch follow-up / first', ...peer.cases.map((c) => fmt(c.followUp.median / c.firstTurn.median, 2))],
+        ...[...MODEL_STAGES, 'firstTurn'].map((s) => [s === 'firstTurn' ? 'end to end' : s, ...p.cases.map((c) => fmt(c.ratio[s] ?? NaN, 2))]),
+        ['PyTorch end to end ms', ...p.cases.map((c) => spread(c.firstTurn))],
+        ['tokens PyTorch / TS', ...p.cases.map((c, i) => `${c.tokens} / ${turns.cases[i]!.tokens}`)],
+        ['PyTorch follow-up / first', ...p.cases.map((c) => fmt(c.followUp.median / c.firstTurn.median, 2))],
       ]);
-  });
+  }
 });
 
 if (parts.has('service')) await part('service', async () => {

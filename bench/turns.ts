@@ -19,6 +19,7 @@ import { summarize, summarizeStages, type Summary } from './stats.js';
 export interface TurnOptions {
   bundle: string; threads: number; reps: number; warmup: number; maxNewTokens: number;
   images: Uint8Array[][]; // per case, one per repetition (warm-up included): every first turn sees a new image
+  afterCase?: (k: number, result: CaseResult) => Promise<void>; // e.g. the PyTorch side of the same case, right after
 }
 
 export interface CaseResult {
@@ -126,10 +127,12 @@ export async function benchTurns(cases: BenchCase[], o: TurnOptions): Promise<{ 
       const stages = summarizeStages(runs.map((r, k) => ({ ...r, ...passRuns[k] })));
       const firstTurn = summarize(first);
       const [cacheOn, cacheOff] = [summarize(on), summarize(off)];
-      results.push({
+      const result: CaseResult = {
         name: c.name, stages, firstTurn, service: summarize(service), tokensPerSecond: summarize(tps), tokens, masks,
         followUp: { cacheOn, cacheOff, ratioOn: cacheOn.median / firstTurn.median, ratioOff: cacheOff.median / firstTurn.median },
-      });
+      };
+      results.push(result);
+      await o.afterCase?.(k, result);
     }
   } finally {
     server.close();
