@@ -1,5 +1,7 @@
 // "Segment everything" from the image pass alone (vision.onnx class and mask logits, Mask2Former-style panoptic
 // inference): score each query, keep the confident ones, paint them without overlap, number them by area.
+// A query's score is its foreground probability (1 - background): "everything" asks which regions are objects,
+// and with many fine classes (or open-vocabulary ones) the best single class is often far less sure than that.
 import type { ModelConfig } from './bundle.js';
 import { toMask, upsampleCrop, type Mask } from './postprocess.js';
 import type { Geometry } from './preprocess.js';
@@ -8,13 +10,13 @@ import type { ImageFeatures } from './vision.js';
 export interface Region { id: number; label: string; classId: number; score: number; mask: Mask } // id 1..n
 
 export interface PanopticOptions {
-  minScore: number; // keep queries whose best real-class probability exceeds this
+  minScore: number; // keep queries whose foreground probability exceeds this
   minKeptFraction: number; // drop a query when less than this fraction of its mask is left after higher scores
 }
 
 export const PANOPTIC_DEFAULTS: PanopticOptions = { minScore: 0.5, minKeptFraction: 0.8 };
 
-/** Per query: softmax over all K columns (background last), then the best real class and its probability. */
+/** Per query: softmax over all K columns (background last), then the best real class and the foreground probability. */
 export function classify(classLogits: Float32Array, k: number): { classId: number; score: number }[] {
   const q = classLogits.length / k;
   return Array.from({ length: q }, (_, i) => {
@@ -24,7 +26,7 @@ export function classify(classLogits: Float32Array, k: number): { classId: numbe
     const total = exp.reduce((s, v) => s + v, 0);
     let classId = 0;
     for (let c = 1; c < k - 1; c++) if (exp[c]! > exp[classId]!) classId = c;
-    return { classId, score: exp[classId]! / total };
+    return { classId, score: 1 - exp[k - 1]! / total };
   });
 }
 

@@ -22,7 +22,7 @@ describe('segmentEverything', () => {
     } as unknown as ImageFeatures;
     const regions = segmentEverything(features, config, geometryFor(4, 4, 16));
     expect(regions.map((r) => [r.id, r.label, r.classId, r.mask.area])).toEqual([[1, 'square', 1, 9], [2, 'circle', 0, 6]]);
-    expect(regions[0]!.score).toBeCloseTo(Math.exp(5) / (Math.exp(5) + 2), 6);
+    expect(regions[0]!.score).toBeCloseTo(1 - 1 / (Math.exp(5) + 2), 6); // foreground probability
     const overlap = regions[0]!.mask.data.some((v, i) => v && regions[1]!.mask.data[i]);
     expect(overlap).toBe(false);
   });
