@@ -101,14 +101,19 @@ export async function spliceEmbeds(embed: GraphSession, ids: readonly number[], 
   return out;
 }
 
-/** Streams text deltas of the growing answer; waits while the text ends in an incomplete UTF-8 sequence. */
+/**
+ * Streams deltas of the visible answer (tags such as <p> and [SEG] removed by `visible`); waits while the text ends
+ * in an incomplete UTF-8 sequence.
+ */
 class TextStreamer {
   private sent = '';
-  constructor(private readonly tokenizer: ChatTokenizer, private readonly onText: (delta: string) => void) {}
+  constructor(private readonly tokenizer: ChatTokenizer, private readonly visible: (raw: string) => string,
+    private readonly onText: (delta: string) => void) {}
 
   push(ids: readonly number[], final = false): void {
-    const text = this.tokenizer.decode(ids);
-    if (!final && text.endsWith('\uFFFD')) return;
+    const raw = this.tokenizer.decode(ids);
+    if (!final && raw.endsWith('\uFFFD')) return;
+    const text = this.visible(raw);
     if (text.length > this.sent.length && text.startsWith(this.sent)) {
       this.onText(text.slice(this.sent.length));
       this.sent = text;
@@ -119,7 +124,8 @@ class TextStreamer {
 export interface GenerateInput {
   llm: GraphSession; embed: GraphSession; tokenizer: ChatTokenizer; config: ModelConfig;
   cache: KvCache; inputsEmbeds: Float32Array; // [T,D] the new (not yet cached) part of the prompt
-  sampler: Sampler; maxNewTokens: number; signal?: AbortSignal; onToken?: (delta: string) => void;
+  sampler: Sampler; maxNewTokens: number; signal?: AbortSignal;
+  onToken?: (delta: string) => void; visibleText?: (raw: string) => string; // what a reader sees of the raw answer so far
 }
 
 export interface GenerateOutput {
@@ -136,7 +142,7 @@ function checkAborted(signal?: AbortSignal): void {
 
 export async function generate(g: GenerateInput): Promise<GenerateOutput> {
   const d = g.config.llm.hidden_size, seg = g.config.tokens.seg;
-  const streamer = g.onToken ? new TextStreamer(g.tokenizer, g.onToken) : null;
+  const streamer = g.onToken ? new TextStreamer(g.tokenizer, g.visibleText ?? ((raw) => raw), g.onToken) : null;
   checkAborted(g.signal);
   let t0 = performance.now();
   let step = await llmForward(g.llm, g.cache, g.inputsEmbeds, d);

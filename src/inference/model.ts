@@ -196,6 +196,7 @@ export class OmgLlava {
       const out = await generate({
         llm: this.sessions.llm, embed: this.sessions.embed, tokenizer: this.tokenizer, config: this.config,
         cache, inputsEmbeds, sampler: createSampler(gen), maxNewTokens: gen.maxNewTokens, signal: opts.signal, onToken: opts.onToken,
+        visibleText: (partial) => parseAnswer(partial, [], this.tags).text,
       });
       time('prefill', out.prefillMs);
       time('decode', out.decodeMs);

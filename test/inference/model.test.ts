@@ -28,6 +28,16 @@ describe('OmgLlava', () => {
     expect(answer.usage.newTokens).toBeGreaterThan(0);
   });
 
+  it('streams the visible answer: the deltas add up to the clean text, with no tags such as <p> or [SEG]', async () => {
+    const chat = await model.conversation(image);
+    const deltas: string[] = [];
+    const answer = await chat.ask('Please segment the red circle in this image.', { onToken: (d) => deltas.push(d) });
+    expect(answer.raw).toContain('[SEG]'); // the fixture's steered head answers with a grounded phrase
+    expect(deltas.length).toBeGreaterThan(1);
+    expect(deltas.join('')).toBe(answer.text);
+    expect(deltas.join('')).not.toMatch(/<\/?p>|\[SEG\]|<\|im_end\|>/);
+  });
+
   it('runs the image pass once per image and reuses the KV cache for follow-ups', async () => {
     const before = model.stats();
     const chat = await model.conversation(image);
