@@ -51,6 +51,7 @@ interface ChatState {
   id: string; image: Uint8Array; hash: string; geometry: Geometry;
   key: string; // content key of the history so far (historyKey), under which its KvEntry is cached
   ids: number[]; prompts: VisualPrompt[]; promptEmbeds: Float32Array[]; // one [D] per prompt placeholder, in order
+  imageTimings: Timings; // the image pass that conversation() ran, reported with the first turn
 }
 
 interface TurnRecord { text: string; prompts: VisualPrompt[]; raw: string } // prompts resolved to original pixels
@@ -153,8 +154,11 @@ export class OmgLlava {
     return this.lock.run(async () => {
       this.checkOpen();
       const hash = createHash('sha256').update(image).digest('hex');
-      const { geometry } = await this.imagePass(image, hash, () => undefined);
-      const state: ChatState = { id: `chat-${++this.chats}`, image, hash, geometry, key: hash, ids: [], prompts: [], promptEmbeds: [] };
+      const imageTimings: Timings = {};
+      const { geometry } = await this.imagePass(image, hash, (stage, ms) => { imageTimings[stage] = ms; });
+      const state: ChatState = {
+        id: `chat-${++this.chats}`, image, hash, geometry, key: hash, ids: [], prompts: [], promptEmbeds: [], imageTimings,
+      };
       for (const turn of history) {
         const prompts = (turn.prompts ?? []).map((p) => resolvePrompt(p, geometry));
         const turnIds = this.turnIds(state, turn.text, prompts);
@@ -181,7 +185,8 @@ export class OmgLlava {
     return this.lock.run(async () => {
       this.checkOpen();
       if (opts.signal?.aborted) throw omgError('OMG_ERR_CANCELLED');
-      const timings: Timings = {};
+      const timings: Timings = { ...state.imageTimings };
+      state.imageTimings = {};
       const time = (stage: string, ms: number) => { timings[stage] = (timings[stage] ?? 0) + ms; };
       const { pass, geometry } = await this.imagePass(state.image, state.hash, time);
       const turnPrompts = (opts.prompts ?? []).map((p) => resolvePrompt(p, geometry));

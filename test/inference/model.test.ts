@@ -49,6 +49,14 @@ describe('OmgLlava', () => {
     expect(a2.usage.cachedTokens).toBe(a1.usage.promptTokens + a1.usage.newTokens - 1);
     expect(after.kvCache.bytes).toBeGreaterThan(0);
     for (const stage of ['prompts', 'prefill', 'decode', 'seg', 'postprocess']) expect(a2.timings[stage]).toBeGreaterThanOrEqual(0);
+    expect(a2.timings.vision).toBeUndefined(); // the image pass is reported once, with the turn that paid for it
+  });
+
+  it('reports the image pass (preprocess, vision, prior) with the first turn on a new image', async () => {
+    const fresh = await OmgLlava.load(TINY);
+    const answer = await (await fresh.conversation(image)).ask('Describe the image.', short);
+    await fresh.dispose();
+    for (const stage of ['preprocess', 'vision', 'prior']) expect(answer.timings[stage]).toBeGreaterThan(0);
   });
 
   it('continues a conversation rebuilt from the same history (a follow-up job) from the cached KV state', async () => {
