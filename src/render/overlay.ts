@@ -2,7 +2,7 @@
 // a numbered label per mask and an optional legend, encoded as PNG or WebP under a byte limit.
 // Blending is done here on the raw RGB buffer rather than with sharp's composite, so that where masks overlap
 // the later mask lies over the earlier one (out = a*c + (1-a)*under) and colours never add up.
-import sharp, { type OverlayOptions } from 'sharp';
+import sharp, { type OverlayOptions, type Sharp } from 'sharp';
 import { omgError } from '../errors.js';
 import { distanceMap, interiorPoint, type DistanceMap } from './distance.js';
 import { labelComposite } from './labels.js';
@@ -90,7 +90,7 @@ const MIME = { png: 'image/png', webp: 'image/webp' } as const;
 
 // zlib level 2: on photo-sized overlays it costs about a third less CPU than the default 6 for files within 1%
 // of its size (level 1 is faster still but ~20% larger, which costs more upload time than it saves).
-const encode = (pipeline: sharp.Sharp, format: 'png' | 'webp'): Promise<Buffer> =>
+const encode = (pipeline: Sharp, format: 'png' | 'webp'): Promise<Buffer> =>
   format === 'png' ? pipeline.png({ compressionLevel: 2 }).toBuffer() : pipeline.webp({ quality: 85 }).toBuffer();
 
 /** Straight-alpha "over" of one mask's colour onto the buffer inside its bounding box. The blend of every channel
