@@ -3,14 +3,9 @@
 // misses the image cache as a new upload would.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { downloadFile } from '../src/conversation/download.js';
 import { acceptImage } from '../src/conversation/image.js';
-import { readBundle } from '../src/inference/bundle.js';
 import { OmgLlava, type Answer, type Chat } from '../src/inference/index.js';
-import { decodeRgb, preprocess } from '../src/inference/preprocess.js';
-import { GraphSession } from '../src/inference/session.js';
-import { runImagePass } from '../src/inference/vision.js';
 import { renderOverlay } from '../src/render/overlay.js';
 import { encode as rleEncode } from '../src/render/rle.js';
 import type { Ask, BenchCase } from './cases.js';
@@ -64,31 +59,10 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   return [value, performance.now() - t0];
 }
 
-/** preprocess / vision / prior of one image, through the core's own stage functions on sessions of their own
- * (the façade runs the image pass inside conversation(), whose answer timings do not include it). */
-async function imagePassStages(bundleDir: string, threads: number, images: Uint8Array[], warmup: number) {
-  const bundle = await readBundle(bundleDir);
-  const open = (name: 'vision' | 'prior') =>
-    GraphSession.create(join(bundleDir, bundle.graphs[name].file), bundle.graphs[name], { provider: 'cpu', threads });
-  const [vision, prior] = [await open('vision'), await open('prior')];
-  const runs: Record<string, number>[] = [];
-  for (const image of images) {
-    const stages: Record<string, number> = {};
-    const t0 = performance.now();
-    const pre = preprocess(await decodeRgb(image), bundle.manifest.config);
-    stages.preprocess = performance.now() - t0;
-    await runImagePass(vision, prior, pre.pixelValues, bundle.manifest.config, (s, ms) => { stages[s] = ms; });
-    runs.push(stages);
-  }
-  await Promise.all([vision.dispose(), prior.dispose()]);
-  return runs.slice(warmup);
-}
-
 export async function benchTurns(cases: BenchCase[], o: TurnOptions): Promise<{ cases: CaseResult[]; provider: string }> {
   const cached = await OmgLlava.load(o.bundle, { provider: 'cpu', threads: o.threads });
   const uncached = await OmgLlava.load(o.bundle, { provider: 'cpu', threads: o.threads, imageCacheBytes: 0, kvCacheBytes: 0 });
   const { server, host, url } = await serveImages(o.images.flat());
-  const passRuns = await imagePassStages(o.bundle, o.threads, o.images[0]!, o.warmup);
   const ask = (chat: Chat, a: Ask) => chat.ask(a.text, { prompts: a.prompts, generation: generation(o.maxNewTokens) });
   const results: CaseResult[] = [];
   try {
@@ -124,7 +98,7 @@ export async function benchTurns(cases: BenchCase[], o: TurnOptions): Promise<{ 
         tokens = answer.usage.newTokens;
         masks = answer.segments.length;
       }
-      const stages = summarizeStages(runs.map((r, k) => ({ ...r, ...passRuns[k] })));
+      const stages = summarizeStages(runs);
       const firstTurn = summarize(first);
       const [cacheOn, cacheOff] = [summarize(on), summarize(off)];
       const result: CaseResult = {
