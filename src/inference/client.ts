@@ -39,11 +39,13 @@ export class RemoteChat {
 export class InferenceClient {
   private nextId = 0;
   private readonly pending = new Map<number, Pending>();
+  private failure: string | null = null; // why the worker thread is gone; later calls fail at once instead of hanging
 
   private constructor(private readonly worker: Worker, private readonly warn?: (msg: string) => void) {
     worker.on('message', (reply: Reply) => this.onReply(reply));
     // A crashed worker fails every call in flight; the queue may retry them (OMG_ERR_INTERNAL is retryable).
     const fail = (reason: string) => {
+      this.failure ??= reason;
       for (const p of this.pending.values()) p.reject(omgError('OMG_ERR_INTERNAL', { reason }));
       this.pending.clear();
     };
@@ -89,6 +91,7 @@ export class InferenceClient {
   call<O extends Op>(op: O, payload: Payload<O>, onToken?: (delta: string) => void): Promise<Results[O]> & { id: number } {
     const id = ++this.nextId;
     const promise = new Promise<Results[O]>((resolve, reject) => {
+      if (this.failure) return reject(omgError('OMG_ERR_INTERNAL', { reason: this.failure }));
       this.pending.set(id, { resolve: resolve as (v: never) => void, reject, onToken });
       this.worker.postMessage({ id, op, ...payload } as Request);
     });

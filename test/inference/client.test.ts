@@ -23,7 +23,7 @@ describe('InferenceClient', () => {
       prompts: [{ kind: 'box', x1: 20, y1: 5, x2: 40, y2: 25 }], onToken: (d) => { streamed += d; }, generation: { maxNewTokens: 16 },
     });
     clearInterval(timer);
-    expect(streamed).toBe(answer.raw);
+    expect(streamed).toBe(answer.text); // the visible answer, tags removed
     expect(answer.segments[0]?.mask.data.length).toBe(45 * 30); // transferred, not detached
     expect(answer.segments[0]!.mask.area).toBe(answer.segments[0]!.mask.data.reduce((n, v) => n + v, 0));
     expect(ticks).toBeGreaterThan(3);
@@ -46,5 +46,12 @@ describe('InferenceClient', () => {
     controller.abort();
     await expect(aborted).rejects.toMatchObject({ code: 'OMG_ERR_CANCELLED' });
     await expect(running).resolves.toMatchObject({ text: expect.any(String) });
+  });
+
+  it('fails calls with a retryable error once its worker thread is gone, instead of leaving them pending', async () => {
+    const doomed = await InferenceClient.start(TINY);
+    // The thread dying under the client, as after a native crash.
+    await (doomed as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    await expect(doomed.conversation(image)).rejects.toMatchObject({ code: 'OMG_ERR_INTERNAL', retryable: true });
   });
 });
