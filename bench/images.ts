@@ -1,22 +1,11 @@
 // Synthetic inputs: a photo-like image (smooth colour fields plus sensor-like noise, so PNG/JPEG sizes and codec
 // work resemble a real photo rather than a flat test card) and overlapping elliptical masks.
 import sharp from 'sharp';
+import { prng } from '../src/inference/sampler.js';
 import type { BinaryMask } from '../src/render/rle.js';
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function photoPixels(width: number, height: number, seed: number): Buffer {
-  const rand = rng(seed);
+  const rand = prng(seed);
   const rgb = Buffer.alloc(width * height * 3);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
