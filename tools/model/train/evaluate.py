@@ -4,7 +4,7 @@ Evaluation scenes use seeds below TRAIN_SEED (never trained on). Metrics, matchi
   refer_seg_miou        "Please segment the {x} in this image." on unambiguous targets; IoU of the first [SEG] mask
   count_acc, colour_shape_acc   exact answers to count / colour / shape questions
   gcg_all_named         every shape named exactly once; gcg_phrase_miou: IoU of each phrase's mask with its object
-  region_caption_acc    "Region1 is a {name}." from a point, box and mask prompt
+  region_caption_acc    "Region1 is a {name}." from a point, box and mask prompt (region_colour_acc: colour right)
   everything_recall     objects found by some panoptic mask at IoU >= 0.5 (foreground score > 0.5)
 
     python3 -m train.evaluate --weights runs/nano/omg-llava-nano.pt --scenes 60 [--out quality.json]
@@ -77,6 +77,7 @@ def eval_region(model, tok, scene, rng, out):
         question = REGION_QUESTIONS[0].format(r=f"region1 {token}")
         got = chat(model, tok, scene).ask(question, [prompt], max_new_tokens=24).text
         out["region"].append(f" {obj.name}." in got)
+        out["region_colour"].append(f" {obj.colour} " in got)
 
 
 @torch.no_grad()
@@ -91,7 +92,8 @@ def eval_everything(model, tok, scene, rng, out):
 
 
 def evaluate(model, tok, scenes, seed=0):
-    out = {k: [] for k in ("refer", "count", "colour_shape", "gcg_named", "gcg_iou", "region", "everything")}
+    out = {k: [] for k in ("refer", "count", "colour_shape", "gcg_named", "gcg_iou", "region", "region_colour",
+                                "everything")}
     for s in range(scenes):
         scene, rng = make_scene(seed + s), np.random.default_rng(seed + s)
         for fn in (eval_refer, eval_questions, eval_gcg, eval_region, eval_everything):
@@ -100,6 +102,7 @@ def evaluate(model, tok, scenes, seed=0):
     return {"refer_seg_miou": mean(out["refer"]), "count_acc": mean(out["count"]),
             "colour_shape_acc": mean(out["colour_shape"]), "gcg_all_named": mean(out["gcg_named"]),
             "gcg_phrase_miou": mean(out["gcg_iou"]), "region_caption_acc": mean(out["region"]),
+            "region_colour_acc": mean(out["region_colour"]),
             "everything_recall": mean(out["everything"]),
             "note": f"Python reference pipeline (tools/model train.evaluate), {scenes} held-out scenes at real sizes, "
                     f"seeds {seed}..{seed + scenes - 1}"}

@@ -5,7 +5,7 @@ BCE/dice of visual-prompt decoding (random point, box and mask prompts on object
 prompted object's mask, so prompt queries learn to carry their object. The class head compares with
 `cls_embed`, fixed random unit vectors (the head's seeded default), saved in the checkpoint.
 
-    python3 -m train.stage1 --run runs/nano --steps 3000 [--resume]
+    python3 -m train.stage1 --run runs/nano --steps 3400 [--resume]
 """
 import argparse
 import os
@@ -143,7 +143,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="runs/nano")
     ap.add_argument("--config", default="nano")
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, default=3400)
     ap.add_argument("--images-per-step", type=int, default=1)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--warmup", type=int, default=50)
