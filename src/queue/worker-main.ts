@@ -30,6 +30,7 @@ if (!config.REDIS_URL) {
   process.exit(1);
 }
 
+const modelError = { reason: '' }; // why the model could not be loaded, for /healthz
 const model = await InferenceClient.start(config.MODEL_DIR, {
   provider: config.ORT_PROVIDER,
   ...(config.ORT_THREADS > 0 ? { threads: config.ORT_THREADS } : {}),
@@ -37,18 +38,26 @@ const model = await InferenceClient.start(config.MODEL_DIR, {
   kvCacheBytes: config.KV_CACHE_MB * MiB,
   warn: (msg) => logger.warn(msg),
 }).catch((err: unknown) => {
-  // A worker without its model is of no use: say why in the log and exit, so the supervisor can act.
-  logger.fatal({ err, model: config.MODEL_DIR }, 'could not load the model');
-  process.exit(1);
+  // Exiting would only have a supervisor restart the worker into the same failure, over and over: say why once,
+  // then stay up without taking jobs (/healthz answers 503 with the reason) until stopped.
+  logger.fatal({ err, model: config.MODEL_DIR }, 'could not load the model; this worker takes no jobs until it is restarted with a working bundle');
+  modelError.reason = err instanceof Error ? err.message : String(err);
+  return null;
 });
-logger.info({ model: config.MODEL_DIR, provider: model.provider }, 'model loaded');
 
-const redis = new Redis(config.REDIS_URL);
-redis.on('error', (err) => logger.error({ err }, 'redis error'));
-const blobs = new RedisBlobStore(redis, { prefix: REDIS_PREFIX, defaultTtlSec: config.CONVERSATION_TTL_S });
-const processTurn = createProcessor({ model, blobs, metrics, overlayTtlSec: config.CONVERSATION_TTL_S });
-const worker = await startWorker(config, { processTurn, logger, metrics });
-logger.info('worker ready');
+// Without a model nothing else holds the process open; this timer keeps it up (and unhealthy) until a signal.
+const idle = model ? null : setInterval(() => undefined, 60_000);
+let redis: Redis | null = null;
+let worker: Awaited<ReturnType<typeof startWorker>> | null = null;
+if (model) {
+  logger.info({ model: config.MODEL_DIR, provider: model.provider }, 'model loaded');
+  redis = new Redis(config.REDIS_URL);
+  redis.on('error', (err) => logger.error({ err }, 'redis error'));
+  const blobs = new RedisBlobStore(redis, { prefix: REDIS_PREFIX, defaultTtlSec: config.CONVERSATION_TTL_S });
+  const processTurn = createProcessor({ model, blobs, metrics, overlayTtlSec: config.CONVERSATION_TTL_S });
+  worker = await startWorker(config, { processTurn, logger, metrics });
+  logger.info('worker ready');
+}
 
 // /metrics and /healthz of this worker, when a port is configured.
 const server = config.METRICS_PORT
@@ -56,7 +65,8 @@ const server = config.METRICS_PORT
       if (req.url === '/metrics') {
         void metrics.registry.metrics().then((text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text));
       } else if (req.url === '/healthz') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+        const body = model ? { ok: true } : { ok: false, model: modelError.reason };
+        res.writeHead(model ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       } else {
         res.writeHead(404).end();
       }
@@ -68,10 +78,11 @@ async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'finishing the current turn, then exiting');
-  await worker.close();
+  if (idle) clearInterval(idle);
+  await worker?.close();
   server?.close();
-  await model.dispose();
-  await redis.quit();
+  await model?.dispose();
+  await redis?.quit();
   logger.info('worker stopped');
 }
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

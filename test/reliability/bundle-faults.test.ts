@@ -1,7 +1,7 @@
 // A missing or corrupt model bundle at start-up, in each way a process loads one: the service core (`npm start`,
 // which test/main.test.ts also runs as a process with a missing bundle), `npm run worker` and the CLI. Each must say
-// what is wrong in one clear line; the service keeps running and fails turns with that message, the worker and the
-// CLI exit once with a non-zero code (no stack trace, no retry loop).
+// what is wrong in one clear line; the service keeps running and fails turns with that message, the worker stays up
+// unhealthy without taking jobs, and the CLI exits once with a non-zero code (no stack trace, no retry loop).
 import { createHash } from 'node:crypto';
 import { cp, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,7 @@ import { createLogger } from '../../src/log.js';
 import { createCore } from '../../src/main.js';
 import { createMetrics } from '../../src/metrics.js';
 import { redisTestUrl } from '../helpers/redis.js';
-import { startEntry, tinyBundle } from './processes.js';
+import { freePort, startEntry, stop, tinyBundle } from './processes.js';
 
 let dir: string;
 
@@ -74,13 +74,20 @@ describe('a broken model bundle at start-up', () => {
     });
   });
 
-  it('npm run worker logs the reason once and exits with code 1', async () => {
+  it('npm run worker logs the reason once and stays up unhealthy, taking no jobs (no crash loop), until stopped', async () => {
     const url = new URL(redisTestUrl);
     url.pathname = '/12';
-    const worker = startEntry('src/queue/worker-main.ts', { REDIS_URL: url.toString(), MODEL_DIR: join(dir, '2'), LOG_LEVEL: 'info' });
-    expect(await worker.exited).toBe(1);
+    const port = await freePort();
+    const worker = startEntry('src/queue/worker-main.ts',
+      { REDIS_URL: url.toString(), MODEL_DIR: join(dir, '2'), LOG_LEVEL: 'info', METRICS_PORT: String(port) });
+    await worker.waitFor('could not load the model');
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(health.status).toBe(503);
+    expect(JSON.stringify(await health.json())).toMatch(/vision\.onnx/);
+    expect(worker.process.exitCode).toBeNull();
+    await stop(worker);
+    expect(await worker.exited).toBe(0);
     expect(worker.output().match(/could not load the model/g)).toHaveLength(1);
-    expect(worker.output()).toMatch(/vision\.onnx/);
     expect(worker.output()).not.toContain('worker ready');
   });
 });
