@@ -7,7 +7,7 @@ Inputs are the cached segmenter outputs (train.precompute). Per batch of convers
     the object's mask on every stage, plus an MSE to the object's best panoptic [query_feat, query_pos]
     (as upstream's pretrain regressed object queries), which gives the mask loss a good start.
 
-    python3 -m train.stage2 --run runs/nano --steps 900 [--resume]
+    python3 -m train.stage2 --run runs/nano --steps 6500 [--resume]
 """
 import argparse
 import os
@@ -164,7 +164,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="runs/nano")
     ap.add_argument("--config", default="nano")
-    ap.add_argument("--steps", type=int, default=900)
+    ap.add_argument("--steps", type=int, default=6500)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=50)
