@@ -82,6 +82,8 @@ Measured by `train.evaluate` through the Python reference pipeline on {eval_scen
 
 {quality_table}
 
+{ts_quality}
+
 Licence: Apache-2.0 (weights and tokenizer trained here from generated data).
 """
 
@@ -99,6 +101,14 @@ def quality_table(quality):
         met = "" if bar is None or value is None else ("yes" if value >= bar else "no")
         rows.append(f"| {label} | {value} | {'' if bar is None else bar} | {met} |")
     return "\n".join(rows)
+
+
+def ts_quality(ts):
+    """The same model measured through the TypeScript service path (test/inference/nano.test.ts), when recorded."""
+    if not ts:
+        return ""
+    rows = "\n".join(f"| {BARS[k][0]} | {v} | {BARS[k][1]} |" for k, v in ts.items() if k in BARS)
+    return f"Through the TypeScript pipeline ({ts['note']}):\n\n| metric | value | bar |\n| --- | --- | --- |\n{rows}"
 
 
 def log_number(path, pattern):
@@ -126,7 +136,7 @@ def main():
         s1b_steps=log_number(run / "stage1.log", r"head-only steps=(\d+)"), s2_steps=log_number(run / "stage2.log", r"steps=(\d+)"),
         s2_batch=log_number(run / "stage2.log", r"batch=(\d+)"), s2_scenes=log_number(run / "stage2.log", r"scenes=(\d+)"),
         eval_scenes=log_number(run / "quality.json", r"(\d+) held-out"), minutes=args.minutes,
-        quality_table=quality_table(quality), notes=Path(args.notes).read_text().strip() if args.notes else "")
+        quality_table=quality_table(quality), ts_quality=ts_quality(quality.get("typescript")), notes=Path(args.notes).read_text().strip() if args.notes else "")
     (bundle / "README.md").write_text(text, encoding="utf-8")
     data = (bundle / "README.md").read_bytes()
     manifest["files"]["README.md"] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}

@@ -84,7 +84,7 @@ def eval_region(model, tok, scene, rng, out):
 def eval_everything(model, tok, scene, rng, out):
     conv = chat(model, tok, scene)
     v = conv.vision
-    score = v["class_logits"][0].softmax(-1)[:, :-1].amax(-1)                  # [Q]
+    score = 1 - v["class_logits"][0].softmax(-1)[:, -1]                       # [Q] foreground probability, as src/inference/panoptic.ts
     keep = score > EVERYTHING_SCORE
     masks = conv.geometry.masks(v["mask_logits"][0, keep][:, None])             # [k,H,W]
     for m in scene.masks:
