@@ -5,6 +5,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { Conditions } from './conditions.js';
 
 export interface RecordedFile { field: string; name: string; contentType: string; bytes: Uint8Array }
 export interface RestCall { method: string; path: string; body: any; files: RecordedFile[]; status: number; at: number }
@@ -37,7 +38,7 @@ export class FakeDiscord {
   private readonly files = new Map<string, { bytes: Uint8Array; contentType: string }>();
   private readonly failures: Failure[] = [];
   private readonly channels = new Map<string, any>([[CHANNEL_ID, textChannel(CHANNEL_ID, 'general')]]);
-  private readonly listeners = new Set<() => void>();
+  private readonly conditions = new Conditions('fake Discord');
   private seq = 0;
   /** Attachment downloads served by the fake CDN. */
   cdnDownloads = 0;
@@ -164,17 +165,8 @@ export class FakeDiscord {
   message(id: string): any { return this.messages.get(id); }
 
   /** Resolves when `predicate` holds, checked after every REST call; rejects after `timeoutMs`. */
-  async until<T>(predicate: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
-    const first = predicate();
-    if (first) return first;
-    return new Promise<T>((resolve, reject) => {
-      const check = () => {
-        const value = predicate();
-        if (value) { this.listeners.delete(check); clearTimeout(timer); resolve(value); }
-      };
-      const timer = setTimeout(() => { this.listeners.delete(check); reject(new Error('fake Discord: condition not met in time')); }, timeoutMs);
-      this.listeners.add(check);
-    });
+  until<T>(predicate: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
+    return this.conditions.until(predicate, timeoutMs);
   }
 
   // ---- gateway ----
@@ -225,7 +217,7 @@ export class FakeDiscord {
     call.status = status;
     if (status === 204) res.writeHead(204).end();
     else res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
-    for (const listener of [...this.listeners]) listener();
+    this.conditions.changed();
   }
 
   private answerFailure(call: RestCall, res: ServerResponse, failure: Failure): void {
@@ -235,7 +227,7 @@ export class FakeDiscord {
     res.writeHead(failure.status, headers).end(JSON.stringify(failure.status === 429
       ? { message: 'You are being rate limited.', retry_after: failure.retryAfter ?? 1, global: false }
       : { message: 'Internal Server Error', code: 0 }));
-    for (const listener of [...this.listeners]) listener();
+    this.conditions.changed();
   }
 
   private route(method: string, path: string, body: any, files: RecordedFile[], url: URL): [number, unknown] {

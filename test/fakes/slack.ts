@@ -6,6 +6,7 @@ import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { Conditions } from './conditions.js';
 
 export const BOT_TOKEN = 'xoxb-fake-bot-token';
 export const APP_TOKEN = 'xapp-fake-app-token';
@@ -27,7 +28,7 @@ export class FakeSlack {
   /** File downloads served by the files host (sign-in pages included). */
   fileDownloads = 0;
   private readonly failures: Failure[] = [];
-  private readonly listeners = new Set<() => void>();
+  private readonly conditions = new Conditions('fake Slack');
   private counter = 0;
   private readonly wss = new WebSocketServer({ noServer: true });
   private readonly sockets = new Set<WebSocket>();
@@ -71,17 +72,8 @@ export class FakeSlack {
   }
 
   /** Resolves when `predicate` holds, checked after every Web API call; rejects after `timeoutMs`. */
-  async until<T>(predicate: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
-    const first = predicate();
-    if (first) return first;
-    return new Promise<T>((resolve, reject) => {
-      const check = () => {
-        const value = predicate();
-        if (value) { this.listeners.delete(check); clearTimeout(timer); resolve(value); }
-      };
-      const timer = setTimeout(() => { this.listeners.delete(check); reject(new Error('fake Slack: condition not met in time')); }, timeoutMs);
-      this.listeners.add(check);
-    });
+  until<T>(predicate: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
+    return this.conditions.until(predicate, timeoutMs);
   }
 
   /** An Events API envelope around `event`, as Slack posts it. */
@@ -110,10 +102,10 @@ export class FakeSlack {
     ws.on('message', (raw) => {
       const frame = JSON.parse(String(raw));
       if (frame.envelope_id) this.acks.push(frame.envelope_id);
-      for (const listener of [...this.listeners]) listener();
+      this.conditions.changed();
     });
     ws.send(JSON.stringify({ type: 'hello', num_connections: 1, debug_info: { host: 'fake' }, connection_info: { app_id: 'AFAKE0001' } }));
-    for (const listener of [...this.listeners]) listener();
+    this.conditions.changed();
   }
 
   /** A fresh message timestamp, unique within the fake. */
@@ -140,7 +132,7 @@ export class FakeSlack {
     } else {
       json(res, this.answer(method, args));
     }
-    for (const listener of [...this.listeners]) listener();
+    this.conditions.changed();
   }
 
   private answer(method: string, args: Record<string, any>): Record<string, unknown> {
