@@ -96,15 +96,17 @@ class PanopticHead(nn.Module):
         self.cls_embed = emb.to(self.cls_embed)
 
     def predict(self, q, mask_features, mask_embed, post_norm):
-        """q [B,Q,C] raw -> (z [B,Q,C] post-normed, mask_logits [B,Q,M,M])."""
+        """q [B,Q,C] raw, mask_features [B or 1,C,M,M] -> (z [B,Q,C] post-normed, mask_logits [B,Q,M,M])."""
         z = post_norm(q)
-        return z, torch.einsum("bqc,chw->bqhw", mask_embed(z), mask_features[0])
+        # matmul broadcasts one image's features over B prompt queries without copying them (an einsum would not)
+        logits = mask_embed(z) @ mask_features.flatten(2)                      # [B,Q,MM]
+        return z, logits.reshape(logits.shape[:-1] + mask_features.shape[-2:])
 
     def classify(self, z, mask_features, mask_logits):
         """Sphere classifier -> class_logits [B,Q,K]; the background (last) column is exactly 0."""
         fg = (mask_logits > 0).to(z.dtype)  # [B,Q,M,M]
         fg = fg / (fg.sum((-2, -1), keepdim=True) + 1e-8)
-        pooled = torch.einsum("chw,bqhw->bqc", mask_features[0], fg)
+        pooled = fg.flatten(2) @ mask_features.flatten(2).transpose(1, 2)      # [B,Q,C]
         e = F.normalize(self.cls_proj(self.mask_pooling_proj(pooled) + z), dim=-1)
         cos = torch.einsum("bqd,kpd->bqkp", e, self.cls_embed).amax(-1)  # [B,Q,K-1]
         return math.exp(self.logit_scale) * torch.cat([cos, torch.zeros_like(cos[..., :1])], -1)
@@ -120,7 +122,7 @@ class PanopticHead(nn.Module):
         """q, qpos [B,Q,C]; mems [mem0, mem1, mem2] -> (q raw layer output [B,Q,C], [(class_logits|None, mask_logits)] per stage)."""
         decoder = self.transformer_decoder_llm if use_llm else self.transformer_decoder
         mask_embed = self.mask_embed_llm if use_llm else self.mask_embed
-        memories = [m.flatten(2).transpose(1, 2) + self.level_embed.weight[i] for i, m in enumerate(mems)]  # [1,HW,C]
+        memories = [m.flatten(2).transpose(1, 2) + self.level_embed.weight[i] for i, m in enumerate(mems)]  # [B or 1,HW,C]
 
         def head(q):
             z, mask_logits = self.predict(q, mask_features, mask_embed, decoder.post_norm)
@@ -152,8 +154,8 @@ class PanopticHead(nn.Module):
 
         def block(x, level):
             h, w = self.sizes[level]
-            rows = torch.arange(h, dtype=x.dtype)[None, :, None]
-            cols = torch.arange(w, dtype=x.dtype)[None, None, :]
+            rows = torch.arange(h, dtype=x.dtype, device=x.device)[None, :, None]
+            cols = torch.arange(w, dtype=x.dtype, device=x.device)[None, None, :]
             sx, sy = torch.floor(b[:, 0] * w), torch.floor(b[:, 1] * h)
             ex, ey = torch.floor(b[:, 2] * w + 1), torch.floor(b[:, 3] * h + 1)
             outside = (rows < sy[:, None, None]) | (rows >= ey[:, None, None]) | (cols < sx[:, None, None]) | (cols >= ex[:, None, None])

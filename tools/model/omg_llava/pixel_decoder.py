@@ -47,22 +47,25 @@ class MSDeformAttn(nn.Module):
         self.output_proj = nn.Linear(dim, dim)
 
     def forward(self, x, pos, ref, sizes):
-        """x, pos [T,C] (T = sum h*w); ref [T,2] normalised (x, y); sizes [(h, w)] per level -> [T,C] (residual added)."""
-        T, C = x.shape
+        """x [B,T,C], pos [T,C] (T = sum h*w); ref [T,2] normalised (x, y); sizes [(h, w)] per level -> [B,T,C] (residual added).
+
+        Batch and heads fold into grid_sample's batch (B*H)."""
+        B, T, C = x.shape
         H, L, Pn = self.heads, self.levels, self.points
         qp = x + pos
-        v = self.value_proj(x).reshape(T, H, C // H)
-        offsets = self.sampling_offsets(qp).reshape(T, H, L, Pn, 2)
-        attn = self.attention_weights(qp).reshape(T, H, L * Pn).softmax(-1).reshape(T, H, L, Pn)
+        v = self.value_proj(x).reshape(B, T, H, C // H)
+        offsets = self.sampling_offsets(qp).reshape(B, T, H, L, Pn, 2)
+        attn = self.attention_weights(qp).reshape(B, T, H, L * Pn).softmax(-1).reshape(B, T, H, L, Pn)
         out, start = 0, 0
         for level, (h, w) in enumerate(sizes):
-            v_l = v[start:start + h * w].permute(1, 2, 0).reshape(H, C // H, h, w)  # [H,Dh,h,w]
+            v_l = v[:, start:start + h * w].permute(0, 2, 3, 1).reshape(B * H, C // H, h, w)  # [BH,Dh,h,w]
             start += h * w
-            loc = ref[:, None, None, :] + offsets[:, :, level] / torch.tensor([w, h], dtype=x.dtype)  # [T,H,Pn,2]
-            grid = (2 * loc - 1).permute(1, 0, 2, 3)  # [H,T,Pn,2]
-            sampled = F.grid_sample(v_l, grid, mode="bilinear", padding_mode="zeros", align_corners=False)  # [H,Dh,T,Pn]
-            out = out + (sampled * attn[:, :, level].permute(1, 0, 2)[:, None]).sum(-1)  # [H,Dh,T]
-        out = out.permute(2, 0, 1).reshape(T, C)
+            loc = ref[:, None, None, :] + offsets[:, :, :, level] / torch.tensor([w, h], dtype=x.dtype, device=x.device)  # [B,T,H,Pn,2]
+            grid = (2 * loc - 1).permute(0, 2, 1, 3, 4).reshape(B * H, T, Pn, 2)
+            sampled = F.grid_sample(v_l, grid, mode="bilinear", padding_mode="zeros", align_corners=False)  # [BH,Dh,T,Pn]
+            weights = attn[:, :, :, level].permute(0, 2, 1, 3).reshape(B * H, 1, T, Pn)
+            out = out + (sampled * weights).sum(-1)  # [BH,Dh,T]
+        out = out.reshape(B, C, T).transpose(1, 2)
         return x + self.output_proj(out)
 
 
@@ -100,7 +103,7 @@ def reference_points(sizes):
 
 
 class PixelDecoder(nn.Module):
-    """[c2,c3,c4,c5] -> (mask_features [1,C,M,M], [mem0 [1,C,L0,L0], mem1 [1,C,L1,L1], mem2 [1,C,L2,L2]])."""
+    """[c2,c3,c4,c5] -> (mask_features [B,C,M,M], [mem0 [B,C,L0,L0], mem1 [B,C,L1,L1], mem2 [B,C,L2,L2]])."""
 
     def __init__(self, cfg):
         super().__init__()
@@ -120,13 +123,13 @@ class PixelDecoder(nn.Module):
         C = self.mask_feature.out_channels
         tokens, level_pos = [], []
         for i, (h, w) in enumerate(self.sizes):
-            tokens.append(self.input_convs[i](feats[3 - i]).reshape(C, h * w).T)  # [h*w,C]
+            tokens.append(self.input_convs[i](feats[3 - i]).flatten(2).transpose(1, 2))  # [B,h*w,C]
             level_pos.append(self.level_encoding.weight[i].expand(h * w, C))
         pos = self.pos + torch.cat(level_pos)
-        x = self.encoder(torch.cat(tokens), pos, self.ref, self.sizes)  # [T,C]
+        x = self.encoder(torch.cat(tokens, 1), pos, self.ref, self.sizes)  # [B,T,C]
         mems, start = [], 0
         for h, w in self.sizes:
-            mems.append(x[start:start + h * w].T.reshape(1, C, h, w))
+            mems.append(x[:, start:start + h * w].transpose(1, 2).reshape(-1, C, h, w))
             start += h * w
         y = self.lateral_convs[0](feats[0])
         y = y + F.interpolate(mems[2], size=y.shape[-2:], mode="bilinear", align_corners=False)

@@ -83,7 +83,7 @@ def perception_prior(clip_feature, query_feat, query_pos, class_logits, mask_log
     -> (pixel_tokens [P,D], separator [1,D], object_tokens [Q,D], object_valid [Q] bool)."""
     grid = prior_grid(class_logits, mask_logits, clip_feature.shape[-1] // 2)  # [Q,P]
     owner = grid.argmax(0)  # [P], first index on ties
-    object_valid = (owner[None, :] == torch.arange(grid.shape[0])[:, None]).any(1)  # [Q]
+    object_valid = (owner[None, :] == torch.arange(grid.shape[0], device=grid.device)[:, None]).any(1)  # [Q]
     qp = torch.cat([query_feat[0], query_pos[0]], -1)  # [Q,2C]
     pixel_query = grid.softmax(0).T @ qp  # [P,2C]: soft assignment over all queries
     clip_with_prior = torch.cat([space_to_depth(clip_feature), pixel_query], -1)  # [P,4F+2C]

@@ -26,13 +26,14 @@ class OmgSeg(nn.Module):
         return hasattr(self.panoptic_head, "transformer_decoder_llm")
 
     def forward(self, pixel_values, all_predictions=False):
-        """pixel_values [1,3,S_in,S_in] -> dict of the vision graph's outputs (bundle.md)."""
+        """pixel_values [B,3,S_in,S_in] -> dict of the vision graph's outputs (bundle.md, where B = 1)."""
         head = self.panoptic_head
         feats = self.backbone(pixel_values)  # [c2, c3, c4, c5]
         mask_features, mems = head.pixel_decoder(feats)
-        query_pos = head.query_embed.weight[None]  # [1,Q,C]
+        B = pixel_values.shape[0]
+        query_pos = head.query_embed.weight[None].expand(B, -1, -1)  # [B,Q,C]
         # class logits of earlier stages only matter for training (all_predictions)
-        q, predictions = head.decode(head.query_feat.weight[None], query_pos, mask_features, mems, with_classes=all_predictions)
+        q, predictions = head.decode(head.query_feat.weight[None].expand(B, -1, -1), query_pos, mask_features, mems, with_classes=all_predictions)
         mask_logits = predictions[-1][1]
         class_logits = head.classify(head.transformer_decoder.post_norm(q), mask_features, mask_logits)
         out = dict(mask_features=mask_features, mem0=mems[0], mem1=mems[1], mem2=mems[2], clip_feature=feats[3],

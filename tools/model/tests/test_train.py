@@ -24,9 +24,9 @@ CFG = get_config("nano", image_size=64, backbone_dims=(8, 8, 8, 16), backbone_de
 def test_two_steps_of_each_stage_load_into_omg_llava(tmp_path):
     torch.set_num_threads(1)
     run = str(tmp_path)
-    stage1.train(CFG, run, steps=2, warmup=1, save_every=1)
-    classes.train(CFG, run, steps=1, images_per_step=1)
-    precompute.precompute(CFG, run, scenes=3)
+    stage1.train(CFG, run, steps=2, batch=2, warmup=1, save_every=1)
+    classes.train(CFG, run, steps=1, batch=2)
+    precompute.precompute(CFG, run, scenes=3, batch=2)
     stage2.train(CFG, TOK, run, steps=2, batch=2, warmup=1, save_every=1)
     model = OmgLlava(CFG)
     model.load_state_dict(assemble.assemble(run, CFG), strict=True)
@@ -43,9 +43,11 @@ def test_answers_are_the_only_targets_and_decode_exactly():
 
 
 def test_matching_pairs_each_target_with_its_best_query():
-    targets = torch.zeros(2, 8, 8)
-    targets[0, :4], targets[1, 4:] = 1, 1
-    logits = torch.full((3, 8, 8), -5.0)
-    logits[2, 4:], logits[0, :4] = 5, 5                 # query 2 predicts target 1, query 0 target 0
-    q, k = match(torch.zeros(3, 3), logits, torch.tensor([0, 1]), targets)
-    assert dict(zip(k.tolist(), q.tolist())) == {0: 0, 1: 2}
+    targets = torch.zeros(2, 3, 8, 8)                    # two images, up to 3 objects
+    targets[0, 0, :4], targets[0, 1, 4:], targets[1, 0, :, :4] = 1, 1, 1
+    logits = torch.full((2, 3, 8, 8), -5.0)
+    logits[0, 2, 4:], logits[0, 0, :4] = 5, 5           # image 0: query 2 predicts target 1, query 0 target 0
+    logits[1, 1, :, :4] = 5                             # image 1: query 1 predicts its only target
+    labels = torch.tensor([[0, 1, -1], [2, -1, -1]])    # -1: padding, never matched
+    b, q, k = match(torch.zeros(2, 3, 3), logits, labels, targets)
+    assert sorted(zip(b.tolist(), k.tolist(), q.tolist())) == [(0, 0, 0), (0, 1, 2), (1, 0, 1)]

@@ -9,7 +9,7 @@ import torch
 
 from omg_llava.config import get_config
 from omg_llava.segmenter import OmgSeg
-from train.checkpoint import load
+from train.runs import load
 
 
 def assemble(run, cfg):

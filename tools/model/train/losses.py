@@ -1,4 +1,6 @@
-"""Mask2Former-style set losses: Hungarian matching, class cross-entropy, mask BCE and dice."""
+"""Mask2Former-style set losses over a batch of images: Hungarian matching, class cross-entropy, mask BCE and dice.
+
+Per-object tensors are padded to a fixed count; a label of -1 marks padding (the first n entries are real)."""
 import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
@@ -22,26 +24,37 @@ def mask_loss(logits, targets):
 
 @torch.no_grad()
 def match(class_logits, mask_logits, labels, targets):
-    """class_logits [Q,K], mask_logits [Q,M,M], labels [n], targets [n,M,M] -> (query idx [n], target idx [n])."""
-    prob = class_logits.softmax(-1)[:, labels]                                  # [Q,n]
-    p = mask_logits.flatten(1).sigmoid()                                        # [Q,MM]
-    t = targets.flatten(1)                                                      # [n,MM]
-    pos = F.binary_cross_entropy_with_logits(mask_logits.flatten(1), torch.ones_like(p), reduction="none")
-    neg = F.binary_cross_entropy_with_logits(mask_logits.flatten(1), torch.zeros_like(p), reduction="none")
-    bce = (pos @ t.T + neg @ (1 - t).T) / t.shape[1]                            # [Q,n]
-    dice = 1 - (2 * p @ t.T + 1) / (p.sum(1)[:, None] + t.sum(1)[None] + 1)     # [Q,n]
-    cost = -CLASS_WEIGHT * prob + BCE_WEIGHT * bce + DICE_WEIGHT * dice
-    q, k = linear_sum_assignment(cost.numpy())
-    return torch.as_tensor(q), torch.as_tensor(k)
+    """class_logits [B,Q,K], mask_logits [B,Q,M,M], labels [B,N], targets [B,N,M,M]
+    -> (image, query, target) index tensors of the matched pairs."""
+    B, Q, _ = class_logits.shape
+    prob = class_logits.softmax(-1).gather(2, labels.clamp(min=0)[:, None].expand(-1, Q, -1))   # [B,Q,N]
+    x = mask_logits.flatten(2)                                                    # [B,Q,MM]
+    t = targets.flatten(2).transpose(1, 2)                                       # [B,MM,N]
+    # BCE of every query against every target: softplus(-x) where t = 1, softplus(x) where t = 0
+    bce = (F.softplus(-x) @ t + F.softplus(x) @ (1 - t)) / x.shape[-1]           # [B,Q,N]
+    p = x.sigmoid()
+    dice = 1 - (2 * p @ t + 1) / (p.sum(-1, keepdim=True) + t.sum(1, keepdim=True) + 1)
+    cost = (-CLASS_WEIGHT * prob + BCE_WEIGHT * bce + DICE_WEIGHT * dice).cpu().numpy()
+    pairs = []
+    for b, n in enumerate((labels >= 0).sum(1).tolist()):
+        q, k = linear_sum_assignment(cost[b, :, :n])
+        pairs += [(b, qi, ki) for qi, ki in zip(q.tolist(), k.tolist())]
+    return torch.tensor(pairs, dtype=torch.int64, device=labels.device).reshape(-1, 3).T
+
+
+def class_loss(class_logits, labels, pairs):
+    """Cross-entropy of every query: the matched ones against their target's class, the rest against background."""
+    B, Q, K = class_logits.shape
+    b, q, k = pairs
+    cls_target = torch.full((B, Q), K - 1, dtype=torch.int64, device=labels.device)
+    cls_target[b, q] = labels[b, k]
+    weight = torch.ones(K, device=labels.device)
+    weight[-1] = BACKGROUND_WEIGHT
+    return F.cross_entropy(class_logits.flatten(0, 1), cls_target.flatten(), weight=weight)
 
 
 def set_loss(class_logits, mask_logits, labels, targets):
-    """One stage of one image: class_logits [Q,K] (background last), mask_logits [Q,M,M] -> scalar."""
-    q, k = match(class_logits, mask_logits, labels, targets)
-    K = class_logits.shape[-1]
-    cls_target = torch.full((class_logits.shape[0],), K - 1, dtype=torch.int64)
-    cls_target[q] = labels[k]
-    weight = torch.ones(K)
-    weight[-1] = BACKGROUND_WEIGHT
-    ce = F.cross_entropy(class_logits, cls_target, weight=weight)
-    return CLASS_WEIGHT * ce + mask_loss(mask_logits[q], targets[k])
+    """One decoder stage over a batch: class_logits [B,Q,K] (background last), mask_logits [B,Q,M,M] -> scalar."""
+    pairs = match(class_logits, mask_logits, labels, targets)
+    b, q, k = pairs
+    return CLASS_WEIGHT * class_loss(class_logits, labels, pairs) + mask_loss(mask_logits[b, q], targets[b, k])

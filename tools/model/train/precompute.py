@@ -1,28 +1,28 @@
 """Stage 2 input: the frozen segmenter's outputs for a fixed set of training scenes, computed once.
 
-Per scene: the vision graph's outputs (mask features and memories in float16 to save memory), the
-prompt queries (q_final, q_pos) of a point, a box and a mask prompt on every object, and for every
-object the panoptic query whose mask overlaps it best (the target of the [SEG] query regression).
+Per scene: the vision graph's outputs (mask features, memories and mask logits in float16 to save memory), the
+prompt queries (q_final, q_pos) of a point, a box and a mask prompt on every object, and for every object the
+panoptic query whose mask overlaps it best (the target of the [SEG] query regression). Each is one tensor with
+the scene first; objects are padded to MAX_OBJECTS.
 
-    python3 -m train.precompute --run runs/nano --scenes 600
+    python3 -m train.precompute --run runs/nano --scenes 600 [--device cuda --batch 64 --workers 12]
 """
 import argparse
 import os
 import time
 
-import numpy as np
 import torch
 
 from omg_llava.config import get_config
-from omg_llava.pipeline import preprocess
 from omg_llava.segmenter import OmgSeg
 from scenes import make_scene
-from scenes.texts import Prompt, interior_point
-from train.checkpoint import Log, load, save
-from train.data import prompt_tensors, target_masks
+from train.data import KINDS, MAX_OBJECTS, SceneTensors, every_prompt, scene_batches
+from train.runs import Log, load, save
+from train.stage1 import decode_batch_prompts
 
 STAGE2_SEED = 2_000_000   # stage-2 scenes are neither stage-1 nor evaluation scenes
-KIND_ORDER = ("point", "box", "mask")
+HALF = ("mask_features", "mem0", "mem1", "mem2", "mask_logits")
+FULL = ("clip_feature", "query_feat", "query_pos", "class_logits")
 
 
 def stage2_scene(index, cfg):
@@ -38,34 +38,33 @@ def load_segmenter(run, cfg):
 
 
 @torch.no_grad()
-def scene_record(model, scene, cfg, rng):
-    out = model(preprocess(scene.image, cfg)[0])
-    n = len(scene.objects)
-    prompts = [Prompt(kind, i, point=interior_point(scene.masks[i], rng) if kind == "point" else None)
-               for i in range(n) for kind in KIND_ORDER]
-    mems = [out["mem0"], out["mem1"], out["mem2"]]
-    q_final, q_pos, _ = model.decode_prompts(out["mask_features"], mems, *prompt_tensors(scene, prompts, cfg))
-    targets = target_masks(scene.masks, cfg.mask_size) > 0.5                       # [n,M,M]
-    pred = out["mask_logits"][0] > 0                                                # [Q,M,M]
-    inter = (pred[:, None] & targets[None]).flatten(2).sum(-1).float()
-    union = (pred[:, None] | targets[None]).flatten(2).sum(-1).float()
-    best_query = (inter / union.clamp(min=1)).argmax(0)                            # [n]
-    half = {k: out[k].half() for k in ("mask_features", "mem0", "mem1", "mem2", "mask_logits")}
-    full = {k: out[k] for k in ("clip_feature", "query_feat", "query_pos", "class_logits")}
-    return dict(half, **full, prompt_q=torch.cat([q_final, q_pos], -1).view(n, len(KIND_ORDER), -1),
-                best_query=best_query)
+def batch_records(model, data):
+    """One batch of scenes -> {name: [B,...]} as stored in the cache."""
+    out = model(data["pixel"])
+    _, _, _, (q_final, q_pos, _) = decode_batch_prompts(model, out, data)
+    pred = (out["mask_logits"] > 0).flatten(2).float()                             # [B,Q,MM]
+    targets = (data["targets"] > 0.5).flatten(2).float()                          # [B,N,MM]
+    inter = pred @ targets.transpose(1, 2)                                          # [B,Q,N]
+    union = pred.sum(-1, keepdim=True) + targets.sum(-1)[:, None] - inter
+    B = len(pred)
+    records = {k: out[k].half() for k in HALF} | {k: out[k] for k in FULL}
+    return records | dict(prompt_q=torch.cat([q_final, q_pos], -1).view(B, MAX_OBJECTS, len(KINDS), -1),
+                          best_query=(inter / union.clamp(min=1)).argmax(1))
 
 
-def precompute(cfg, run, scenes):
+def precompute(cfg, run, scenes, batch=1, device="cpu", workers=0):
     """Cache the frozen segmenter's outputs for `scenes` stage-2 scenes in run/stage2_cache.pt."""
     log = Log(os.path.join(run, "stage2.log"))
-    model = load_segmenter(run, cfg)
-    records, t0 = [], time.time()
-    for i in range(scenes):
-        records.append(scene_record(model, stage2_scene(i, cfg), cfg, np.random.default_rng(i)))
-        if (i + 1) % 100 == 0:
-            log(f"precomputed {i + 1}/{scenes} scenes ({time.time() - t0:.0f}s)")
-    save(os.path.join(run, "stage2_cache.pt"), records=records, config=cfg.name)
+    model = load_segmenter(run, cfg).to(device)
+    dataset = SceneTensors(cfg, lambda index, rng: stage2_scene(index, cfg), every_prompt, 0, scenes)
+    cache, done, t0 = {}, 0, time.time()
+    for data in scene_batches(dataset, batch, workers, device):
+        for k, v in batch_records(model, data).items():
+            cache.setdefault(k, torch.empty((scenes,) + v.shape[1:], dtype=v.dtype))[done:done + len(v)] = v.cpu()
+        done += len(data["pixel"])
+        if done % 100 < batch:
+            log(f"precomputed {done}/{scenes} scenes ({time.time() - t0:.0f}s)")
+    save(os.path.join(run, "stage2_cache.pt"), **cache, config=cfg.name)
 
 
 def main(argv=None):
@@ -73,9 +72,12 @@ def main(argv=None):
     ap.add_argument("--run", default="runs/nano")
     ap.add_argument("--config", default="nano")
     ap.add_argument("--scenes", type=int, default=600)
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--workers", type=int, default=0)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    precompute(get_config(args.config), args.run, args.scenes)
+    precompute(get_config(args.config), args.run, args.scenes, args.batch, args.device, args.workers)
 
 
 if __name__ == "__main__":

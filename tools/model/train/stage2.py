@@ -7,7 +7,7 @@ Inputs are the cached segmenter outputs (train.precompute). Per batch of convers
     the object's mask on every stage, plus an MSE to the object's best panoptic [query_feat, query_pos]
     (as upstream's pretrain regressed object queries), which gives the mask loss a good start.
 
-    python3 -m train.stage2 --run runs/nano --steps 6500 [--resume]
+    python3 -m train.stage2 --run runs/nano --steps 6500 [--resume] [--device cuda --batch 32 --workers 12 --minutes 3]
 """
 import argparse
 import os
@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
 from export.bundle import load_tokenizer
 from omg_llava.config import get_config
@@ -25,15 +26,16 @@ from omg_llava.llm import InternLM2
 from omg_llava.prior import Projector, TextToVision, perception_prior
 from omg_llava.tokenizer import MARK, REGION, SEG
 from scenes.texts import random_sample
-from train.checkpoint import Log, cosine_lr, load, save
-from train.data import target_masks
+from train.data import KINDS, target_masks
 from train.losses import mask_loss
-from train.precompute import KIND_ORDER, load_segmenter, stage2_scene
+from train.precompute import load_segmenter, stage2_scene
+from train.runs import Log, StepBudget, add_run_options, cosine_lr, load, save
 from train.sequences import IMAGE_ID, conversation_ids
 
 TASK_WEIGHTS = {"refer": 0.2, "gcg": 0.15, "region": 0.2, "count": 0.12, "colour": 0.06, "shape": 0.06,
                 "caption": 0.06, "relation": 0.05, "multi": 0.1}
 SEG_WEIGHT, QUERY_MSE_WEIGHT = 1.0, 1.0
+FIRST_BATCH_SEED = 10_000_000
 
 
 class LlmSide(nn.Module):
@@ -51,83 +53,106 @@ def nano_config(tok, name="nano"):
     return replace(cfg, llm=replace(cfg.llm, vocab_rows=tok.vocab_rows))
 
 
-def image_block(side, rec):
-    """The LLM-space visual tokens of one cached scene: [P + 1 + n_valid, D]."""
-    pixel, sep, objects, valid = perception_prior(rec["clip_feature"], rec["query_feat"], rec["query_pos"],
-                                                  rec["class_logits"], rec["mask_logits"].float(), side.projector["model"])
+class Conversations(Dataset):
+    """Item `step`: `batch` conversations on random cached scenes, as token ids with their answer targets, the
+    prompts (object, kind) and the target mask of every [SEG] (the text side, built in DataLoader workers)."""
+
+    def __init__(self, cfg, tok, scenes, batch, first_step):
+        self.cfg, self.tok, self.scenes, self.batch, self.first_step = cfg, tok, scenes, batch, first_step
+
+    def __len__(self):
+        return 1 << 40
+
+    def __getitem__(self, i):
+        rng = np.random.default_rng(FIRST_BATCH_SEED + self.first_step + i)
+        items = []
+        for _ in range(self.batch):
+            index = int(rng.integers(self.scenes))
+            scene = stage2_scene(index, self.cfg)
+            sample = random_sample(scene, rng, TASK_WEIGHTS)
+            ids, target = conversation_ids(self.tok, sample)
+            items.append(dict(scene=index, ids=ids, target=target, seg_objects=sample.seg_objects,
+                              prompts=[(p.obj, KINDS.index(p.kind)) for p in sample.prompts],
+                              seg_masks=target_masks(scene.masks[sample.seg_objects], self.cfg.mask_size)))
+        return items
+
+
+def image_block(side, cache, s):
+    """The LLM-space visual tokens of cached scene s: [P + 1 + n_valid, D]."""
+    one = {k: cache[k][s:s + 1] for k in ("clip_feature", "query_feat", "query_pos", "class_logits", "mask_logits")}
+    pixel, sep, objects, valid = perception_prior(one["clip_feature"], one["query_feat"], one["query_pos"],
+                                                  one["class_logits"], one["mask_logits"].float(), side.projector["model"])
     return torch.cat([pixel, sep, objects[valid]])
 
 
-def embed_sample(side, tok, sample, rec):
+def embed_item(side, tok, item, cache):
     """-> (inputs [T',D], target [T'] bool, next_ids [T'] (the id each position must predict), seg_positions)."""
-    ids, target = conversation_ids(tok, sample)
-    ids_t = torch.tensor(ids)
-    prompt_ids = {tok.token_id(REGION), tok.token_id(MARK)}
+    ids, target, device = item["ids"], item["target"], cache["query_feat"].device
+    ids_t = torch.tensor(ids, device=device)
     embeds = side.llm.model.tok_embeddings(torch.where((ids_t < 0) | (ids_t >= tok.vocab_rows), 0, ids_t))
+    prompt_ids = {tok.token_id(REGION), tok.token_id(MARK)}
     prompt_pos = [k for k, i in enumerate(ids) if i in prompt_ids]
     if prompt_pos:  # k-th prompt token <- k-th prompt, in order of appearance
-        qs = torch.stack([rec["prompt_q"][p.obj, KIND_ORDER.index(p.kind)] for p in sample.prompts])
-        embeds = embeds.index_put((torch.tensor(prompt_pos),), side.projector["model"].embed_queries(qs))
+        objs, kinds = zip(*item["prompts"])
+        qs = cache["prompt_q"][item["scene"], list(objs), list(kinds)]
+        embeds = embeds.index_put((torch.tensor(prompt_pos, device=device),), side.projector["model"].embed_queries(qs))
     img = ids.index(IMAGE_ID)
-    block = image_block(side, rec)
+    block = image_block(side, cache, item["scene"])
     inputs = torch.cat([embeds[:img], block, embeds[img + 1:]])
     shift = len(block) - 1
     ids_full = ids[:img] + [IMAGE_ID] * len(block) + ids[img + 1:]
     target_full = target[:img] + [False] * len(block) + target[img + 1:]
     seg_id = tok.token_id(SEG)
     seg_positions = [k + shift for k, i in enumerate(ids) if i == seg_id and k > img]
-    return inputs, torch.tensor(target_full), torch.tensor(ids_full), seg_positions
+    return inputs, torch.tensor(target_full, device=device), torch.tensor(ids_full, device=device), seg_positions
 
 
-def batch_loss(side, segmenter, tok, cache, cfg, rng, batch):
-    items = []
-    for _ in range(batch):
-        index = int(rng.integers(len(cache)))
-        scene, rec = stage2_scene(index, cfg), cache[index]
-        sample = random_sample(scene, rng, TASK_WEIGHTS)
-        items.append((scene, rec, sample) + embed_sample(side, tok, sample, rec))
-    T = max(len(it[3]) for it in items)
-    D = cfg.llm.hidden_size
-    inputs = torch.zeros(batch, T, D)
-    mask = torch.zeros(batch, T, dtype=torch.int64)
-    labels = torch.full((batch, T), -100, dtype=torch.int64)
-    for b, (_, _, _, x, target, ids, _) in enumerate(items):
+def batch_loss(side, segmenter, tok, cache, cfg, items):
+    device = cache["query_feat"].device
+    embedded = [embed_item(side, tok, item, cache) for item in items]
+    B, T, D = len(items), max(len(e[0]) for e in embedded), cfg.llm.hidden_size
+    inputs = torch.zeros(B, T, D, device=device)
+    mask = torch.zeros(B, T, dtype=torch.int64, device=device)
+    labels = torch.full((B, T), -100, dtype=torch.int64, device=device)
+    for b, (x, target, ids, _) in enumerate(embedded):
         n = len(x)
         inputs[b, :n], mask[b, :n] = x, 1
         # position t predicts id t+1 where that id is an answer token
         labels[b, :n - 1] = torch.where(target[1:], ids[1:], -100)
-    positions = torch.arange(T)[None].expand(batch, T)
+    positions = torch.arange(T, device=device)[None].expand(B, T)
     logits, hidden, _ = side.llm(inputs, positions, mask)
     lm = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
 
-    seg_terms, mse_terms = [], []
-    for b, (scene, rec, sample, _, _, _, seg_positions) in enumerate(items):
-        if not seg_positions:
-            continue
-        q = side.projector_text2vision(hidden[b, seg_positions])                      # [N,2C]
-        C = cfg.decoder_dim
-        mems = [rec["mem0"].float(), rec["mem1"].float(), rec["mem2"].float()]
-        stages = segmenter.decode_seg(q[:, :C], q[:, C:], rec["mask_features"].float(), mems, all_predictions=True)
-        targets = target_masks(scene.masks[sample.seg_objects], cfg.mask_size)
-        seg_terms.append(sum(mask_loss(m[:, 0], targets) for m in stages) / len(stages))
-        best = rec["best_query"][sample.seg_objects]
-        query = torch.cat([rec["query_feat"][0, best], rec["query_pos"][0, best]], -1)
-        mse_terms.append(F.mse_loss(q, query))
-    seg = torch.stack(seg_terms).mean() if seg_terms else torch.zeros(())
-    mse = torch.stack(mse_terms).mean() if mse_terms else torch.zeros(())
-    return lm, seg, mse
+    # every [SEG] of the batch decodes at once, each over its own scene's features
+    rows = [(b, pos) for b, e in enumerate(embedded) for pos in e[3]]
+    if not rows:
+        return lm, torch.zeros((), device=device), torch.zeros((), device=device)
+    b_idx, positions = (torch.tensor(x, device=device) for x in zip(*rows))
+    s = torch.tensor([items[b]["scene"] for b, _ in rows], device=device)
+    objs = torch.tensor([o for item in items for o in item["seg_objects"]], device=device)
+    q = side.projector_text2vision(hidden[b_idx, positions])                         # [N,2C]
+    C = cfg.decoder_dim
+    mems = [cache[k][s].float() for k in ("mem0", "mem1", "mem2")]
+    stages = segmenter.decode_seg(q[:, :C], q[:, C:], cache["mask_features"][s].float(), mems, all_predictions=True)
+    targets = torch.cat([item["seg_masks"] for item in items]).to(device)
+    seg = sum(mask_loss(m[:, 0], targets) for m in stages) / len(stages)
+    best = cache["best_query"][s, objs]
+    query = torch.cat([cache["query_feat"][s, best], cache["query_pos"][s, best]], -1)
+    return lm, seg, F.mse_loss(q, query)
 
 
-def train(cfg, tok, run, steps, batch=8, lr=1e-3, warmup=50, save_every=50, resume=False):
+def train(cfg, tok, run, steps, batch=8, lr=1e-3, warmup=50, save_every=50, resume=False, device="cpu", workers=0,
+          minutes=None):
     """Train (or resume) the LLM side over the segmenter of run/stage1.pt and the cache of train.precompute."""
     log = Log(os.path.join(run, "stage2.log"))
     ckpt_path = os.path.join(run, "stage2.pt")
-    segmenter = load_segmenter(run, cfg)
+    segmenter = load_segmenter(run, cfg).to(device)
     for p in segmenter.parameters():
         p.requires_grad_(False)
-    cache = load(os.path.join(run, "stage2_cache.pt"))["records"]
+    cache = {k: v.to(device) for k, v in load(os.path.join(run, "stage2_cache.pt")).items() if torch.is_tensor(v)}
+    scenes = len(cache["query_feat"])
     torch.manual_seed(0)
-    side = LlmSide(cfg)
+    side = LlmSide(cfg).to(device)
     opt = torch.optim.AdamW(side.parameters(), lr=lr, weight_decay=0.01)
     step = 0
     state = load(ckpt_path) if resume else None
@@ -136,26 +161,32 @@ def train(cfg, tok, run, steps, batch=8, lr=1e-3, warmup=50, save_every=50, resu
         opt.load_state_dict(state["optimizer"])
         step = state["step"]
         log(f"resumed at step {step}")
-    log(f"stage2 scenes={len(cache)} steps={steps} batch={batch} lr={lr} vocab_rows={cfg.llm.vocab_rows}")
+    log(f"stage2 scenes={scenes} steps={steps if minutes is None else f'{minutes} min'} batch={batch} lr={lr} "
+        f"vocab_rows={cfg.llm.vocab_rows} device={device}")
 
-    t0, sums = time.time(), np.zeros(3)
-    while step < steps:
-        rng = np.random.default_rng(10_000_000 + step)
+    loader = DataLoader(Conversations(cfg, tok, scenes, batch, step), batch_size=None, num_workers=workers)
+    budget, t0, sums = StepBudget(steps, minutes, step, log), time.time(), torch.zeros(3, device=device)
+    for items in loader:
+        if step >= steps:
+            break
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, steps, lr, warmup)
-        lm, seg, mse = batch_loss(side, segmenter, tok, cache, cfg, rng, batch)
+        lm, seg, mse = batch_loss(side, segmenter, tok, cache, cfg, items)
         opt.zero_grad()
         (lm + SEG_WEIGHT * seg + QUERY_MSE_WEIGHT * mse).backward()
         torch.nn.utils.clip_grad_norm_(side.parameters(), 1.0)
         opt.step()
         step += 1
-        sums += [lm.item(), seg.item(), mse.item()]
+        sums += torch.stack([lm.detach(), seg.detach(), mse.detach()])
+        steps = budget.after(step)
         if step % 10 == 0:
-            log(f"step {step} lm {sums[0] / 10:.3f} seg {sums[1] / 10:.3f} mse {sums[2] / 10:.3f} "
+            lm_avg, seg_avg, mse_avg = (sums / 10).tolist()
+            log(f"step {step} lm {lm_avg:.3f} seg {seg_avg:.3f} mse {mse_avg:.3f} "
                 f"lr {opt.param_groups[0]['lr']:.2e} {(time.time() - t0) / 10:.2f}s/step")
-            t0, sums = time.time(), np.zeros(3)
+            t0, sums = time.time(), torch.zeros(3, device=device)
         if step % save_every == 0 or step == steps:
-            save(ckpt_path, model=side.state_dict(), optimizer=opt.state_dict(), step=step, config=cfg.name)
+            save(ckpt_path, model=side.state_dict(), optimizer=opt.state_dict(), step=step,
+                 config=cfg.name)
     log("stage2 done")
     return side
 
@@ -164,17 +195,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="runs/nano")
     ap.add_argument("--config", default="nano")
-    ap.add_argument("--steps", type=int, default=6500)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--warmup", type=int, default=50)
-    ap.add_argument("--save-every", type=int, default=50)
-    ap.add_argument("--resume", action="store_true")
+    add_run_options(ap, steps=6500, batch=8, lr=1e-3, save_every=50)
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)  # see train.stage1
+    torch.set_num_threads(args.threads)
     _, tok = load_tokenizer()
     train(nano_config(tok, args.config), tok, args.run, args.steps, args.batch, args.lr, args.warmup,
-          args.save_every, args.resume)
+          args.save_every, args.resume, args.device, args.workers, args.minutes)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,70 @@
+"""What every training stage shares: atomic checkpoints (a killed run resumes from its last good state), the run
+log, the learning-rate schedule, a step count that fits a time budget, and the command-line options."""
+import math
+import os
+import time
+
+import torch
+
+TIMING_STEPS = 20   # steps timed before a --minutes budget fixes the step count; fewer than any warmup
+
+
+def save(path, **state):
+    tmp = path + ".tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load(path):
+    return torch.load(path, map_location="cpu") if os.path.exists(path) else None
+
+
+class Log:
+    """Appends timestamped lines to a file and echoes them."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __call__(self, msg):
+        line = time.strftime("%H:%M:%S ") + msg
+        print(line, flush=True)
+        with open(self.path, "a") as f:
+            f.write(line + "\n")
+
+
+def cosine_lr(step, total, peak, warmup):
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+class StepBudget:
+    """The number of steps of a run: given, or as many as fit in `minutes`, fixed once from the speed of the first
+    TIMING_STEPS steps (which the schedule's warmup covers, so the lr never sees the change)."""
+
+    def __init__(self, steps, minutes, step, log):
+        self.steps, self.minutes, self.log = steps, minutes, log
+        self.timed_from, self.started = step, time.time()
+
+    def after(self, step):
+        if self.minutes is not None and step == self.timed_from + TIMING_STEPS:
+            per_step = (time.time() - self.started) / TIMING_STEPS
+            self.steps = max(step + 1, step + int((self.minutes * 60 - (time.time() - self.started)) / per_step))
+            self.log(f"{self.minutes} min at {per_step:.3f}s/step: {self.steps} steps")
+        return self.steps
+
+
+def add_run_options(ap, steps, batch, lr, save_every, warmup=50, timed=True):
+    ap.add_argument("--steps", type=int, default=steps)
+    if timed:
+        ap.add_argument("--minutes", type=float, help="instead of --steps: as many steps as fit in this time")
+    ap.add_argument("--batch", type=int, default=batch)
+    ap.add_argument("--lr", type=float, default=lr)
+    ap.add_argument("--warmup", type=int, default=warmup)
+    ap.add_argument("--save-every", type=int, default=save_every)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--workers", type=int, default=0, help="DataLoader processes rendering scenes")
+    # measured: 2 threads spin against the other jobs on a shared 2-core box and run ~10x slower than 1
+    ap.add_argument("--threads", type=int, default=1)
