@@ -143,7 +143,8 @@ class InternLM2(nn.Module):
     def empty_cache(self, batch: int = 1):
         """A cache of length 0: one (key, value) pair [B,H_kv,0,D_h] per layer."""
         shape = (batch, self.cfg.num_kv_heads, 0, self.cfg.head_dim)
-        return [(torch.zeros(shape), torch.zeros(shape)) for _ in range(self.cfg.num_layers)]
+        device = self.output.weight.device
+        return [(torch.zeros(shape, device=device), torch.zeros(shape, device=device)) for _ in range(self.cfg.num_layers)]
 
     def forward(self, inputs_embeds, position_ids, attention_mask, past=None):
         """

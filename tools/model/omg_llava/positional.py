@@ -14,7 +14,7 @@ EPS = 1e-6
 
 def _sine(x, num_feats):
     """x [...] -> [..., num_feats]: sin at even channels, cos at odd ones, dim_t[k] = T^(2*floor(k/2)/num_feats)."""
-    k = torch.arange(num_feats, dtype=torch.float32)
+    k = torch.arange(num_feats, dtype=torch.float32, device=x.device)
     dim_t = TEMPERATURE ** (2 * torch.div(k, 2, rounding_mode="floor") / num_feats)
     angles = x[..., None] / dim_t
     return torch.where(k % 2 == 0, angles.sin(), angles.cos())

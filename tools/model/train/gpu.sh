@@ -6,8 +6,8 @@ set -euo pipefail
 run=${1:-runs/nano}
 python=${PYTHON:-python3}
 gpu="--run $run --device cuda --workers 14"
-"$python" -m train.stage1 $gpu --threads 2 --batch 48 --lr 1e-3 --minutes 4 --save-every 100
+"$python" -m train.stage1 $gpu --threads 2 --batch 48 --lr 1e-3 --minutes 3.5 --save-every 100
 "$python" -m train.classes $gpu --threads 2 --batch 32 --steps 60
 "$python" -m train.precompute $gpu --scenes 3000 --batch 64
-"$python" -m train.stage2 $gpu --threads 2 --batch 48 --minutes 2.5 --save-every 200
+"$python" -m train.stage2 $gpu --threads 2 --batch 48 --minutes 2.2 --save-every 200
 "$python" -m train.assemble --run "$run" --out "$run/omg-llava-nano.pt"

@@ -6,7 +6,9 @@ import time
 
 import torch
 
-TIMING_STEPS = 20   # steps timed before a --minutes budget fixes the step count; fewer than any warmup
+# A --minutes budget times steps SKIP..SKIP+TIMING (the first ones run slow: workers starting, kernels loading),
+# then fixes the step count, within any warmup
+SKIP_STEPS, TIMING_STEPS = 10, 20
 
 
 def save(path, **state):
@@ -40,17 +42,19 @@ def cosine_lr(step, total, peak, warmup):
 
 
 class StepBudget:
-    """The number of steps of a run: given, or as many as fit in `minutes`, fixed once from the speed of the first
-    TIMING_STEPS steps (which the schedule's warmup covers, so the lr never sees the change)."""
+    """The number of steps of a run: given, or as many as fit in `minutes`, fixed once from the speed of the timed
+    steps (which the schedule's warmup covers, so the lr never sees the change)."""
 
     def __init__(self, steps, minutes, step, log):
         self.steps, self.minutes, self.log = steps, minutes, log
-        self.timed_from, self.started = step, time.time()
+        self.first, self.started = step, time.time()
 
     def after(self, step):
-        if self.minutes is not None and step == self.timed_from + TIMING_STEPS:
-            per_step = (time.time() - self.started) / TIMING_STEPS
-            self.steps = max(step + 1, step + int((self.minutes * 60 - (time.time() - self.started)) / per_step))
+        if self.minutes is not None and step == self.first + SKIP_STEPS:
+            self.timed = time.time()
+        if self.minutes is not None and step == self.first + SKIP_STEPS + TIMING_STEPS:
+            per_step = (time.time() - self.timed) / TIMING_STEPS
+            self.steps = step + int((self.minutes * 60 - (time.time() - self.started)) / per_step)
             self.log(f"{self.minutes} min at {per_step:.3f}s/step: {self.steps} steps")
         return self.steps
 
