@@ -16,6 +16,7 @@ from scenes.texts import Prompt, interior_point
 TRAIN_SEED = 1_000_000
 MAX_OBJECTS = 4   # scenes hold 1-4 shapes; per-object tensors are padded to this
 KINDS = ("point", "box", "mask")
+ENDLESS = 1 << 40  # the length of a dataset that runs stop reading by their step count
 
 
 def pad_masks(masks):

@@ -5,7 +5,7 @@ BCE/dice of visual-prompt decoding (random point, box and mask prompts on object
 prompted object's mask, so prompt queries learn to carry their object. The class head compares with
 `cls_embed`, fixed random unit vectors (the head's seeded default), saved in the checkpoint.
 
-    python3 -m train.stage1 --run runs/nano --steps 3400 [--resume] [--device cuda --batch 32 --workers 12 --minutes 5]
+    python3 -m train.stage1 --run runs/nano --steps 3400 [--resume] [--device cuda --batch 48 --workers 14 --minutes 3.5]
 """
 import argparse
 import os
@@ -17,7 +17,7 @@ from torch import nn
 
 from omg_llava.config import get_config
 from omg_llava.segmenter import OmgSeg
-from train.data import SceneTensors, random_prompts, scene_batches, train_scene
+from train.data import ENDLESS, SceneTensors, random_prompts, scene_batches, train_scene
 from train.losses import CLASS_WEIGHT, mask_loss, set_loss
 from train.runs import Log, StepBudget, add_run_options, cosine_lr, load, save
 
@@ -82,7 +82,7 @@ def batch_loss(model, probe, data):
 def train(cfg, run, steps, batch=1, lr=5e-4, warmup=50, save_every=25, resume=False, device="cpu", workers=0,
           minutes=None):
     """Train (or resume) the segmenter of `cfg`; checkpoint and log in `run`. With `minutes`, `steps` is replaced by
-    as many steps as fit in that time (measured on the first steps, then logged)."""
+    as many steps as fit in that time (runs.StepBudget)."""
     os.makedirs(run, exist_ok=True)
     log = Log(os.path.join(run, "stage1.log"))
     ckpt_path = os.path.join(run, "stage1.pt")
@@ -111,7 +111,7 @@ def train(cfg, run, steps, batch=1, lr=5e-4, warmup=50, save_every=25, resume=Fa
 
     model.train()
     budget, t0, sums = StepBudget(steps, minutes, step, log), time.time(), torch.zeros(2, device=device)
-    for data in scene_batches(training_scenes(cfg, step * batch, (1 << 40)), batch, workers, device):
+    for data in scene_batches(training_scenes(cfg, step * batch, ENDLESS), batch, workers, device):
         if step >= steps:
             break
         for group in opt.param_groups + probe_opt.param_groups:
