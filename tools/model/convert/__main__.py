@@ -49,6 +49,11 @@ def class_names(path, rows: int, cfg):
 
 def load_model(args, log=print):
     """Read every source and build the filled model -> (model, tokenizer.json dict)."""
+    sources_bytes = sum(p.stat().st_size for p in map(Path, (args.finetune, args.omg_seg)))
+    sources_bytes += sum(p.stat().st_size for p in Path(args.internlm2).iterdir())
+    # Before anything is read: half-precision files hold a parameter in 2 bytes, so 8 B/parameter + 2x the files
+    # is about 6x the files (an overestimate where a file is fp32); refined below once the model is built.
+    log(f"{sources_bytes / GiB:.1f} GiB of checkpoints: expect to need up to {6 * sources_bytes / GiB:.0f} GiB of RAM")
     log("reading the finetune checkpoint")
     finetune = load_torch(args.finetune)
     rows = finetune[FINETUNE_PREFIX + "model.tok_embeddings.weight"].shape[0]
@@ -64,8 +69,6 @@ def load_model(args, log=print):
     log(f"building {cfg.name} (task [SEG] decoder: {llm_decoder})")
     model = OmgLlava(cfg, llm_decoder=llm_decoder).eval()
     params = sum(p.numel() for p in model.parameters())
-    sources_bytes = sum(p.stat().st_size for p in map(Path, (args.finetune, args.omg_seg)))
-    sources_bytes += sum(p.stat().st_size for p in Path(args.internlm2).iterdir())
     log(f"  {params / 1e9:.2f} B parameters; needs about {(8 * params + 2 * sources_bytes) / GiB:.0f} GiB of RAM "
         f"(fp32 model, sources as fp32, one graph copy while exporting)")
 
