@@ -1,6 +1,6 @@
 """Write the nano bundle's README (what it is, how it was trained, measured quality) and refresh its manifest entry.
 
-    python3 -m train.bundle_readme --bundle ../../models/omg-llava-nano --run runs/nano
+    python3 -m train.bundle_readme --bundle ../../models/omg-llava-nano --notes runs/nano/notes.md
 """
 import argparse
 import hashlib
@@ -54,7 +54,7 @@ Run from `tools/model`; everything is seeded. The stages:
 - Stage 1b, `train.classes`: the class head alone, everything else frozen.
 - `train.precompute`: the frozen segmenter's outputs for the stage-2 scenes, computed once.
 - Stage 2, `train.stage2`: projectors, `[SEG]` projector and LLM over the cached scenes: the upstream chat template
-  (BOS, `<image>\n` first), LM loss on answer tokens only, every task above and multi-turn conversations; every
+  (BOS, `<image>\\n` first), LM loss on answer tokens only, every task above and multi-turn conversations; every
   `[SEG]` is decoded through the frozen decoder (BCE + dice against the object's mask) and its query regressed
   (MSE) onto the object's panoptic query, as upstream's pretraining did.
 
@@ -68,7 +68,7 @@ GPU run, which left the previous bundle unable to tell shapes apart. Then:
 python3 -m train.evaluate --weights runs/nano/omg-llava-nano.pt --scenes {eval_scenes} --out runs/nano/quality.json
 python3 -m export.bundle --config nano --weights runs/nano/omg-llava-nano.pt --out ../../models/omg-llava-nano \\
     --name omg-llava-nano --quality runs/nano/quality.json --source "synthetic scenes (tools/model/scenes), train/ recipe"
-python3 -m train.bundle_readme --bundle ../../models/omg-llava-nano --run runs/nano --notes runs/nano/notes.md
+python3 -m train.bundle_readme --bundle ../../models/omg-llava-nano --notes runs/nano/notes.md
 ```
 
 Each stage checkpoints as it goes and continues with `--resume`; logs are `runs/nano/stage1.log` and `stage2.log`.
@@ -107,22 +107,16 @@ def ts_quality(ts):
     """The same model measured through the TypeScript service path (test/inference/nano.test.ts), when recorded."""
     if not ts:
         return ""
-    rows = "\n".join(f"| {BARS[k][0]} | {v} | {BARS[k][1]} |" for k, v in ts.items() if k in BARS)
+    rows = "\n".join(f"| {BARS[k][0]} | {v} | {'' if BARS[k][1] is None else BARS[k][1]} |" for k, v in ts.items() if k in BARS)
     return f"Through the TypeScript pipeline ({ts['note']}):\n\n| metric | value | bar |\n| --- | --- | --- |\n{rows}"
-
-
-def log_number(path, pattern):
-    found = re.findall(pattern, Path(path).read_text()) if Path(path).exists() else []
-    return found[-1] if found else "?"
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bundle", required=True)
-    ap.add_argument("--run", default="runs/nano")
     ap.add_argument("--notes", help="markdown file about this particular run (history, known limitations)")
     args = ap.parse_args()
-    bundle, run = Path(args.bundle), Path(args.run)
+    bundle = Path(args.bundle)
     manifest = json.loads((bundle / "manifest.json").read_text())
     c = manifest["config"]
     quality = manifest["quality"]
@@ -131,7 +125,7 @@ def main():
         image_size=c["image_size"], mask_size=c["mask_size"], num_queries=c["num_queries"], decoder_dim=c["decoder_dim"],
         num_classes=c["num_classes"], hidden_size=c["llm"]["hidden_size"], num_layers=c["llm"]["num_layers"],
         vocab_rows=c["llm"]["vocab_rows"], total_mb=total / 1e6,
-        eval_scenes=log_number(run / "quality.json", r"(\d+) held-out"),
+        eval_scenes=re.search(r"(\d+) held-out", quality["note"]).group(1),
         quality_table=quality_table(quality), ts_quality=ts_quality(quality.get("typescript")), notes=Path(args.notes).read_text().strip() if args.notes else "")
     (bundle / "README.md").write_text(text, encoding="utf-8")
     data = (bundle / "README.md").read_bytes()
