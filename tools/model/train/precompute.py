@@ -61,8 +61,8 @@ def precompute(cfg, run, scenes, batch=1, device="cpu", workers=0):
     for data in scene_batches(dataset, batch, workers, device):
         for k, v in batch_records(model, data).items():
             cache.setdefault(k, torch.empty((scenes,) + v.shape[1:], dtype=v.dtype))[done:done + len(v)] = v.cpu()
-        done += len(data["pixel"])
-        if done % 100 < batch:
+        before, done = done, done + len(data["pixel"])
+        if done // 500 > before // 500 or done == scenes:
             log(f"precomputed {done}/{scenes} scenes ({time.time() - t0:.0f}s)")
     save(os.path.join(run, "stage2_cache.pt"), **cache, config=cfg.name)
 
