@@ -51,7 +51,7 @@ export interface TurnReply {
   timings: Record<string, number>;
 }
 
-export type ServiceConfig = Pick<Config, 'MAX_IMAGE_BYTES' | 'MAX_IMAGE_PIXELS' | 'MAX_QUEUE_DEPTH' | 'CONVERSATION_TTL_S'>;
+export type ServiceConfig = Pick<Config, 'MAX_IMAGE_BYTES' | 'MAX_IMAGE_PIXELS' | 'CONVERSATION_TTL_S'>;
 
 export interface ServiceDeps {
   queue: TurnQueue;
@@ -101,8 +101,7 @@ export class TurnService {
 
     const turn = known ?? this.newTurn(conversation, input, jobId);
     const job = this.jobFor(conversation, turn, input);
-    const depth = known ? 0 : await queue.depth();
-    if (depth >= this.config.MAX_QUEUE_DEPTH) throw omgError('OMG_ERR_BUSY', { limit: this.config.MAX_QUEUE_DEPTH, position: depth + 1 });
+    // The queue refuses a new job past MAX_QUEUE_DEPTH (OMG_ERR_BUSY with the place it would have had).
     // The turn is stored once the queue took the job, so a refused job leaves no turn behind. Watch after enqueue
     // (a queue only knows a job once it is added); both queues start a job on a later tick, and a watcher gets
     // the job's current state first, so no event is missed.

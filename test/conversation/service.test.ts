@@ -18,7 +18,7 @@ import { dropPrefix, freshPrefix, redisTestUrl } from '../helpers/redis.js';
 
 const W = 8;
 const H = 6;
-const config = { MAX_IMAGE_BYTES: 100_000, MAX_IMAGE_PIXELS: 10_000, MAX_QUEUE_DEPTH: 5, CONVERSATION_TTL_S: 600 };
+const config = { MAX_IMAGE_BYTES: 100_000, MAX_IMAGE_PIXELS: 10_000, CONVERSATION_TTL_S: 600 };
 const logger = pino({ level: 'silent' });
 const image = new Uint8Array(await sharp({ create: { width: W, height: H, channels: 3, background: '#204060' } }).png().toBuffer());
 
@@ -61,7 +61,7 @@ function setup(opts: { store?: ConversationStore; blobs?: BlobStore; gate?: Prom
     { maxDepth: opts.maxDepth ?? 5, timeoutMs: 5_000, attempts: 1 },
     { processTurn: model.processTurn, logger, metrics: createMetrics() },
   );
-  const service = new TurnService({ ...config, MAX_QUEUE_DEPTH: opts.maxDepth ?? 5 }, { queue, blobs, store, logger });
+  const service = new TurnService(config, { queue, blobs, store, logger });
   return { service, model, store, blobs, queue };
 }
 

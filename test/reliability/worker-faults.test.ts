@@ -57,13 +57,26 @@ const ask = (content: string) =>
 const answers = (thread: string) => fake.botMessages(thread).filter((m) => m.attachments.length > 0);
 const warnings = (thread: string) => fake.botMessages(thread).filter((m) => m.content.startsWith('⚠️'));
 
+/** A model worker on this file's Redis, killed after the file whatever happens. */
+async function worker(env: Record<string, string> = {}): Promise<Child> {
+  const w = await startModelWorker({ REDIS_URL, LOG_LEVEL: 'warn', ...env });
+  workers.push(w);
+  return w;
+}
+
+/** SIGKILLs `w` once it has started the turn `jobId`. */
+async function killMidTurn(w: Child, jobId: string): Promise<void> {
+  await w.waitFor(`turn ${jobId}`, 30_000);
+  w.process.kill('SIGKILL');
+  await w.exited;
+}
+
 describe('worker faults (real Redis, separate worker processes)', () => {
   // One slow worker: each turn waits 5 s before the model runs, and the budget is 2 s.
   let slow: Child;
 
   it('stops a turn over its time budget and tells the user', async () => {
-    slow = await startModelWorker({ REDIS_URL, TURN_DELAY_MS: '5000', JOB_TIMEOUT_MS: '2000', LOG_LEVEL: 'warn' });
-    workers.push(slow);
+    slow = await worker({ TURN_DELAY_MS: '5000', JOB_TIMEOUT_MS: '2000' });
     const asked = ask('what is in the picture?');
     const [warning] = await fake.until(() => (warnings(asked.id).length > 0 ? warnings(asked.id) : undefined), 30_000);
     expect(warning.content).toMatch(/took too long and was stopped/);
@@ -75,12 +88,9 @@ describe('worker faults (real Redis, separate worker processes)', () => {
   it('a worker killed with SIGKILL mid-turn: another worker takes the job over and the user sees exactly one answer', async () => {
     const asked = ask('segment the red circle');
     const jobId = jobIdFor('discord', asked.id);
-    await slow.waitFor(`turn ${jobId}`, 30_000);
-    slow.process.kill('SIGKILL');
-    await slow.exited;
+    await killMidTurn(slow, jobId);
 
-    const rescuer = await startModelWorker({ REDIS_URL, LOG_LEVEL: 'warn' });
-    workers.push(rescuer);
+    const rescuer = await worker();
     const [answer] = await fake.until(() => (answers(asked.id).length > 0 ? answers(asked.id) : undefined), 60_000);
     await sleep(2000); // time for a duplicate to show up, if there were one
     expect(answers(asked.id)).toEqual([answer]);
@@ -94,15 +104,8 @@ describe('worker faults (real Redis, separate worker processes)', () => {
   it('a job whose worker dies twice fails with a message instead of killing workers forever', async () => {
     const asked = ask('what is in the picture?');
     const jobId = jobIdFor('discord', asked.id);
-    for (let i = 0; i < 2; i++) {
-      const victim = await startModelWorker({ REDIS_URL, TURN_DELAY_MS: '60000', LOG_LEVEL: 'warn' });
-      workers.push(victim);
-      await victim.waitFor(`turn ${jobId}`, 30_000);
-      victim.process.kill('SIGKILL');
-      await victim.exited;
-    }
-    const survivor = await startModelWorker({ REDIS_URL, LOG_LEVEL: 'warn' });
-    workers.push(survivor);
+    for (let i = 0; i < 2; i++) await killMidTurn(await worker({ TURN_DELAY_MS: '60000' }), jobId);
+    const survivor = await worker();
     const [warning] = await fake.until(() => (warnings(asked.id).length > 0 ? warnings(asked.id) : undefined), 30_000);
     expect(warning.content).toMatch(/Something went wrong on our side\. Please try again\./);
     expect(answers(asked.id)).toHaveLength(0);
