@@ -9,8 +9,8 @@ from omg_llava.config import LlmConfig, get_config
 from omg_llava.model import OmgLlava
 from scenes import make_scene
 from scenes.texts import gcg, region
-from train import assemble, classes, precompute, stage1, stage2
-from train.losses import match
+from train import assemble, classes, ownership, precompute, stage1, stage2
+from train.losses import cell_owners, match, ownership_loss
 from train.sequences import IMAGE_ID, conversation_ids
 
 _, TOK = load_tokenizer()
@@ -26,11 +26,14 @@ def test_two_steps_of_each_stage_load_into_omg_llava(tmp_path):
     run = str(tmp_path)
     stage1.train(CFG, run, steps=2, batch=2, warmup=1, save_every=1)
     classes.train(CFG, run, steps=1, batch=2)
+    ownership.train(CFG, run, steps=2, batch=2, warmup=1, save_every=1)
     precompute.precompute(CFG, run, scenes=3, batch=2)
     stage2.train(CFG, TOK, run, steps=2, batch=2, warmup=1, save_every=1)
     model = OmgLlava(CFG)
     model.load_state_dict(assemble.assemble(run, CFG), strict=True)
-    assert (tmp_path / "stage1.log").read_text().count("stage1 done") == 1
+    log = (tmp_path / "stage1.log").read_text()
+    assert log.count("stage1 done") == log.count("ownership done") == 1
+    assert torch.load(tmp_path / "stage1.pt")["ownership_steps"] == 2
 
 
 def test_answers_are_the_only_targets_and_decode_exactly():
@@ -51,3 +54,21 @@ def test_matching_pairs_each_target_with_its_best_query():
     labels = torch.tensor([[0, 1, -1], [2, -1, -1]])    # -1: padding, never matched
     b, q, k = match(torch.zeros(2, 3, 3), logits, labels, targets)
     assert sorted(zip(b.tolist(), k.tolist(), q.tolist())) == [(0, 0, 0), (0, 1, 2), (1, 0, 1)]
+
+
+def test_every_object_owns_a_cell_and_empty_cells_have_no_owner():
+    targets = torch.zeros(1, 3, 8, 8)                    # 2 x 2 cells of 4 x 4 mask pixels
+    targets[0, 0, :, :4] = 1                             # object 0: the left half (cells 0 and 2)
+    targets[0, 1, 3, 3] = 1                              # object 1: one pixel in cell 0, which object 0 covers more
+    assert cell_owners(targets, 2).tolist() == [[1, -1, 0, -1]]   # object 2 is padding
+
+
+def test_ownership_loss_wants_the_matched_query_on_top_of_each_cell():
+    targets = torch.zeros(1, 2, 8, 8)
+    targets[0, 0, :4, :4] = 1                            # one object, in cell 0
+    pairs = torch.tensor([[0], [2], [0]])                # matched to query 2 of 3
+    right = torch.full((1, 3, 4), 0.1)
+    right[0, 2] = 0.9                                    # query 2 tops every cell
+    wrong = right.clone()
+    wrong[0, 0, 0] = 0.95                                # an unmatched query tops the object's cell
+    assert ownership_loss(right, targets, pairs) + 0.1 < ownership_loss(wrong, targets, pairs)

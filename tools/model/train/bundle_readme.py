@@ -52,15 +52,19 @@ Run from `tools/model`; everything is seeded. The stages:
   mask must match the prompted object (BCE + dice on every stage) and whose class head output must name it; a
   training-only linear probe on mask-pooled features (weight 5). ConvNeXt layer scales start at 0.3, not 1e-6.
 - Stage 1b, `train.classes`: the class head alone, everything else frozen.
+- Stage 1c, `train.ownership`: the decoder, heads and prompt path (backbone and pixel decoder frozen) keep stage 1's
+  losses plus an ownership loss: the perception prior gives a query an object token only if it tops one of the
+  4 x 4 prior cells, so per cell the matched query of the object covering most of it (every object gets one cell,
+  empty cells any matched query) should have the largest prior value (cross-entropy over log prior values, weight 2).
 - `train.precompute`: the frozen segmenter's outputs for the stage-2 scenes, computed once.
 - Stage 2, `train.stage2`: projectors, `[SEG]` projector and LLM over the cached scenes: the upstream chat template
   (BOS, `<image>\\n` first), LM loss on answer tokens only, every task above and multi-turn conversations; every
   `[SEG]` is decoded through the frozen decoder (BCE + dice against the object's mask) and its query regressed
   (MSE) onto the object's panoptic query, as upstream's pretraining did.
 
-On one CUDA GPU, `bash train/gpu.sh runs/nano` runs all four (batches of 48 scenes, stage 1 held to 3.5 minutes and
-stage 2 to 2.2, about 8 minutes in all on an H200) and assembles `runs/nano/omg-llava-nano.pt`. On a CPU the same
-modules run without `--device cuda` (for example `--batch 8 --minutes 30` for stage 1 and `--batch 16 --minutes 25`
+On one CUDA GPU, `bash train/gpu.sh runs/nano` runs them all (batches of 48 scenes, stage 1 held to 3.5 minutes and
+stage 2 to 2.2, about 10 minutes in all on an H200) and assembles `runs/nano/omg-llava-nano.pt`. On a CPU the same
+modules run without `--device cuda` (for example `--batch 8 --minutes 30` for stage 1, `--batch 8 --minutes 20` for stage 1c and `--batch 16 --minutes 25`
 for stage 2, `--scenes 600` to precompute). Thirty minutes of stage 1 on two cores covers about 8,500 scenes
 (1.7 s a step of 8 on the development machine), a seventh of the GPU run's; the previous bundle's stage 1 saw about
 3,400 and could not tell shapes apart. Then:

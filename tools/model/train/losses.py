@@ -58,3 +58,42 @@ def set_loss(class_logits, mask_logits, labels, targets):
     pairs = match(class_logits, mask_logits, labels, targets)
     b, q, k = pairs
     return CLASS_WEIGHT * class_loss(class_logits, labels, pairs) + mask_loss(mask_logits[b, q], targets[b, k])
+
+
+def cell_owners(targets, G):
+    """targets [B,N,M,M] -> [B,P] object index per prior cell (row-major G x G): the object covering most of the
+    cell, -1 where none does; then each object that owns no cell takes its best-covered one from an object that
+    keeps another."""
+    cover = F.adaptive_avg_pool2d(targets, G).flatten(2)                            # [B,N,P]
+    owners = torch.where(cover.amax(1) > 0, cover.argmax(1), -1)                   # [B,P]
+    for b in range(len(targets)):
+        for k in range(targets.shape[1]):
+            counts = torch.bincount(owners[b][owners[b] >= 0], minlength=targets.shape[1])
+            if cover[b, k].amax() == 0 or counts[k] > 0:
+                continue
+            for cell in cover[b, k].argsort(descending=True).tolist():
+                held = owners[b, cell].item()
+                if cover[b, k, cell] > 0 and (held < 0 or counts[held] > 1):
+                    owners[b, cell] = k
+                    break
+    return owners
+
+
+def ownership_loss(grid, targets, pairs):
+    """grid [B,Q,P] (prior.prior_grid per image), targets [B,N,M,M], pairs from `match` -> scalar.
+
+    The perception prior gives a query an object token only if it is the argmax of some prior cell. Per cell this is a
+    cross-entropy over the queries' log prior values: the owner should be the matched query of the object
+    `cell_owners` names, and on a cell no object covers, any matched query (never an unmatched one)."""
+    B, Q, P = grid.shape
+    owners = cell_owners(targets, round(P ** 0.5))
+    b, q, k = pairs
+    query_of = torch.full(targets.shape[:2], -1, dtype=torch.int64, device=grid.device)
+    query_of[b, k] = q
+    matched = torch.zeros(B, Q, dtype=torch.bool, device=grid.device)
+    matched[b, q] = True
+    owner_query = query_of.gather(1, owners.clamp(min=0))                                   # [B,P]
+    one_owner = torch.arange(Q, device=grid.device)[None, :, None] == owner_query[:, None]   # [B,Q,P]
+    allowed = torch.where((owners >= 0)[:, None], one_owner, matched[:, :, None])
+    logp = grid.clamp(min=1e-6).log().log_softmax(1)
+    return -logp.masked_fill(~allowed, float("-inf")).logsumexp(1).mean()

@@ -63,13 +63,10 @@ def decode_batch_prompts(model, out, data):
     return img, data["objs"].flatten(), features, model.decode_prompts(features, mems, *flat, all_predictions=True)
 
 
-def batch_loss(model, probe, data):
+def segmenter_losses(model, out, data):
     """Panoptic set loss over all stages + prompt loss (masks on all stages, class of the last), for one batch."""
     labels, targets = data["labels"], data["targets"]
-    out = model(data["pixel"], all_predictions=True)
     seg = sum(set_loss(c, m, labels, targets) for c, m in out["predictions"]) / len(out["predictions"])
-    valid = labels >= 0
-    seg = seg + AUX_WEIGHT * F.cross_entropy(probe(out, targets)[valid], labels[valid])
     img, objs, features, (q, _, stages) = decode_batch_prompts(model, out, data)
     prm = sum(mask_loss(m[:, 0], targets[img, objs]) for m in stages) / len(stages)
     # The class head on prompt queries too, so a prompt query states what it marks (read by region captions).
@@ -77,6 +74,14 @@ def batch_loss(model, probe, data):
     class_logits = head.classify(head.transformer_decoder.post_norm(q[:, None]), features, stages[-1])
     prm = prm + CLASS_WEIGHT * F.cross_entropy(class_logits[:, 0], labels[img, objs])
     return seg, prm
+
+
+def batch_loss(model, probe, data):
+    """The segmenter losses, the shape probe's added to the panoptic one."""
+    out = model(data["pixel"], all_predictions=True)
+    seg, prm = segmenter_losses(model, out, data)
+    valid = data["labels"] >= 0
+    return seg + AUX_WEIGHT * F.cross_entropy(probe(out, data["targets"])[valid], data["labels"][valid]), prm
 
 
 def train(cfg, run, steps, batch=1, lr=5e-4, warmup=50, save_every=25, resume=False, device="cpu", workers=0,
