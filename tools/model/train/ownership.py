@@ -17,7 +17,7 @@ import torch
 
 from omg_llava.config import get_config
 from omg_llava.prior import prior_grid
-from train.data import scene_batches
+from train.data import ENDLESS, scene_batches
 from train.losses import match, ownership_loss
 from train.precompute import load_segmenter
 from train.runs import Log, StepBudget, add_run_options, cosine_lr, load, save
@@ -66,7 +66,7 @@ def train(cfg, run, steps, batch=8, lr=3e-4, warmup=20, save_every=25, resume=Fa
     log(f"ownership: steps={steps if minutes is None else f'{minutes} min'} batch={batch} lr={lr} from step {step}")
     budget, t0 = StepBudget(steps, minutes, step, log), time.time()
     sums, counts = torch.zeros(2), torch.zeros(4)
-    for data in scene_batches(training_scenes(cfg, FIRST_SCENE + step * batch, 1 << 40), batch, workers, device):
+    for data in scene_batches(training_scenes(cfg, FIRST_SCENE + step * batch, ENDLESS), batch, workers, device):
         if step >= steps:
             break
         for group in opt.param_groups:
