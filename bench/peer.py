@@ -18,7 +18,6 @@ from pathlib import Path
 
 TOOLS = Path(__file__).resolve().parent.parent / "tools" / "model"
 sys.path.insert(0, str(TOOLS))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import onnx  # noqa: E402
@@ -79,9 +78,9 @@ def recover_model(bundle: Path, manifest: dict, tokenizer: Tokenizer, weights=No
             return model, f"state dict {path.relative_to(TOOLS)}", check_weights(model, bundle)
         except Exception as err:  # not this model's weights (a stage checkpoint, another config, other values)
             tried.append(f"{path.relative_to(TOOLS)}: {str(err).splitlines()[0][:120]}")
-    # No state dict: read the weights back from the graphs themselves (bench/onnx_weights.py proves the result by
+    # No state dict: read the weights back from the graphs themselves (export/weights.py proves the result by
     # exporting it again and comparing every initializer).
-    from onnx_weights import load_from_initializers
+    from export.weights import load_from_initializers
     cfg = get_config(name)
     model, report = load_from_initializers(bundle, replace(cfg, llm=replace(cfg.llm, vocab_rows=tokenizer.vocab_rows)))
     how = (f"read back from the bundle's ONNX initializers ({len(tried)} state dicts under tools/model/runs do not "

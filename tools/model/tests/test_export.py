@@ -11,7 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from export.bundle import TEMPLATE, build_model, load_tokenizer
-from export.graphs import _finish
+from export.graphs import GRAPHS, _finish, export_graph
 from export.golden import MAX_NEW_TOKENS, SEED, TURNS, steer
 from export.tensors import from_json, run_onnxruntime
 from omg_llava.pipeline import Conversation
@@ -115,6 +115,16 @@ def test_golden_is_reproduced_by_the_reference():
         assert close(turn.mask_logits, T[f"turn{k}.seg_mask_logits"])
         assert np.array_equal(turn.masks, T[f"turn{k}.masks"].astype(bool))
 
+
+
+def test_fixture_graphs_are_what_the_exporter_writes_now(tmp_path):
+    """A graph change must regenerate the fixture, or the TypeScript parity test runs graphs no one exports."""
+    _, tokenizer = load_tokenizer()
+    model = build_model("tiny-random", tokenizer.vocab_rows, seed=SEED)
+    steer(model, tokenizer)
+    for graph in GRAPHS:
+        export_graph(model, graph, tmp_path / f"{graph}.onnx")
+        assert (tmp_path / f"{graph}.onnx").read_bytes() == (FIXTURE / f"{graph}.onnx").read_bytes(), graph
 
 @needs_node
 def test_external_weights_are_gathered_into_one_data_file(tmp_path):

@@ -4,12 +4,12 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from export.bundle import load_tokenizer
+from export.bundle import load_tokenizer, write_bundle
 from omg_llava.config import LlmConfig, get_config
 from omg_llava.model import OmgLlava
 from scenes import make_scene
 from scenes.texts import gcg, region
-from train import assemble, classes, ownership, precompute, stage1, stage2
+from train import assemble, classes, from_bundle, ownership, precompute, stage1, stage2
 from train.losses import cell_owners, match, ownership_loss
 from train.sequences import IMAGE_ID, conversation_ids
 
@@ -72,3 +72,24 @@ def test_ownership_loss_wants_the_matched_query_on_top_of_each_cell():
     wrong = right.clone()
     wrong[0, 0, 0] = 0.95                                # an unmatched query tops the object's cell
     assert ownership_loss(right, targets, pairs) + 0.1 < ownership_loss(wrong, targets, pairs)
+
+
+def test_a_run_seeded_from_a_bundle_holds_its_weights_and_trains_on(tmp_path):
+    torch.set_num_threads(1)
+    original = OmgLlava.random(CFG, seed=3)
+    write_bundle(original, load_tokenizer()[0], tmp_path / "bundle", name="toy", description="", source=[], verify=False)
+    run = str(tmp_path / "run")
+    from_bundle.seed_run(tmp_path / "bundle", run, CFG)
+    seeded = OmgLlava(CFG).eval()
+    seeded.load_state_dict(assemble.assemble(run, CFG), strict=True)
+    llm_side = {k: v for k, v in original.state_dict().items() if not k.startswith("visual_encoder.")}
+    assert all(torch.equal(v, seeded.state_dict()[k]) for k, v in llm_side.items())
+    pixel = torch.randn(1, 3, CFG.image_size, CFG.image_size)
+    with torch.no_grad():  # folded sums (a prompt kind's row plus the mask token) keep only the sum: compare outputs
+        want, got = original.vision(pixel), seeded.vision(pixel)
+    assert all(torch.allclose(want[k], got[k], atol=1e-6) for k in want)
+    precompute.precompute(CFG, run, scenes=3, batch=2)
+    stage2.train(CFG, TOK, run, steps=1, batch=2, warmup=1, save_every=1, resume=True)
+    trained = assemble.assemble(run, CFG)
+    moved = [k for k, v in seeded.state_dict().items() if not torch.equal(v, trained[k])]
+    assert moved and not any(k.startswith("visual_encoder.") for k in moved)
