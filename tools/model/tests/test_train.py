@@ -11,6 +11,7 @@ from scenes import make_scene
 from scenes.texts import gcg, region
 from train import assemble, classes, from_bundle, ownership, precompute, stage1, stage2
 from train.losses import cell_owners, match, ownership_loss
+from train.runs import SKIP_STEPS, TIMING_STEPS, StepBudget
 from train.sequences import IMAGE_ID, conversation_ids
 
 _, TOK = load_tokenizer()
@@ -93,3 +94,9 @@ def test_a_run_seeded_from_a_bundle_holds_its_weights_and_trains_on(tmp_path):
     trained = assemble.assemble(run, CFG)
     moved = [k for k, v in seeded.state_dict().items() if not torch.equal(v, trained[k])]
     assert moved and not any(k.startswith("visual_encoder.") for k in moved)
+
+
+def test_a_timed_run_resumed_past_its_step_default_runs_until_its_budget_is_timed():
+    budget = StepBudget(steps=50, minutes=1, step=100, log=lambda _: None)
+    assert budget.steps > 100 + SKIP_STEPS + TIMING_STEPS
+    assert StepBudget(steps=50, minutes=None, step=100, log=print).steps == 50

@@ -64,7 +64,8 @@ def train(cfg, run, steps, batch=8, lr=3e-4, warmup=20, save_every=25, resume=Fa
         opt.load_state_dict(state["optimizer"])
         step = state["step"]
     log(f"ownership: steps={steps if minutes is None else f'{minutes} min'} batch={batch} lr={lr} from step {step}")
-    budget, t0 = StepBudget(steps, minutes, step, log), time.time()
+    budget = StepBudget(steps, minutes, step, log)
+    steps, t0 = budget.steps, time.time()
     sums, counts = torch.zeros(2), torch.zeros(4)
     for data in scene_batches(training_scenes(cfg, FIRST_SCENE + step * batch, ENDLESS), batch, workers, device):
         if step >= steps:

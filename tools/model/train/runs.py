@@ -46,7 +46,9 @@ class StepBudget:
     steps (which the schedule's warmup covers, so the lr never sees the change)."""
 
     def __init__(self, steps, minutes, step, log):
-        self.steps, self.minutes, self.log = steps, minutes, log
+        # A resumed run may be past --steps already; with a time budget it still runs until the budget fixes its end.
+        provisional = max(steps, step + SKIP_STEPS + TIMING_STEPS + 1) if minutes is not None else steps
+        self.steps, self.minutes, self.log = provisional, minutes, log
         self.first, self.started = step, time.time()
 
     def after(self, step):

@@ -115,7 +115,8 @@ def train(cfg, run, steps, batch=1, lr=5e-4, warmup=50, save_every=25, resume=Fa
         f"device={device}")
 
     model.train()
-    budget, t0, sums = StepBudget(steps, minutes, step, log), time.time(), torch.zeros(2, device=device)
+    budget = StepBudget(steps, minutes, step, log)
+    steps, t0, sums = budget.steps, time.time(), torch.zeros(2, device=device)
     for data in scene_batches(training_scenes(cfg, step * batch, ENDLESS), batch, workers, device):
         if step >= steps:
             break

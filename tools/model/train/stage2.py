@@ -166,7 +166,8 @@ def train(cfg, tok, run, steps, batch=8, lr=1e-3, warmup=50, save_every=50, resu
         f"vocab_rows={cfg.llm.vocab_rows} device={device}")
 
     loader = DataLoader(Conversations(cfg, tok, scenes, batch, step), batch_size=None, num_workers=workers)
-    budget, t0, sums = StepBudget(steps, minutes, step, log), time.time(), torch.zeros(3, device=device)
+    budget = StepBudget(steps, minutes, step, log)
+    steps, t0, sums = budget.steps, time.time(), torch.zeros(3, device=device)
     for items in loader:
         if step >= steps:
             break
