@@ -8,17 +8,15 @@ step 0), read back from the bundle's ONNX initializers by export/weights.py, whi
 Then: train.ownership or train.precompute, and train.stage2 --resume.
 """
 import argparse
-import json
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from export.bundle import load_tokenizer
 from export.weights import load_from_initializers
-from omg_llava.config import get_config
 from train.runs import save
-from train.stage2 import LlmSide
+from train.stage2 import LlmSide, nano_config
 
 SEGMENTER = "visual_encoder."
 
@@ -28,7 +26,7 @@ def seed_run(bundle: Path, run: str, cfg) -> dict:
     model, report = load_from_initializers(bundle, cfg)
     state = model.state_dict()
     os.makedirs(run, exist_ok=True)
-    save(os.path.join(run, "stage1.pt"), config=cfg.name, step=0,
+    save(os.path.join(run, "stage1.pt"), config=cfg.name,
          model={k[len(SEGMENTER):]: v for k, v in state.items() if k.startswith(SEGMENTER)},
          cls_embed=model.visual_encoder.panoptic_head.cls_embed.clone())
     side = LlmSide(cfg)
@@ -44,10 +42,7 @@ def main():
     ap.add_argument("--run", default="runs/nano")
     ap.add_argument("--config", default="nano")
     args = ap.parse_args()
-    bundle = Path(args.bundle)
-    vocab_rows = json.loads((bundle / "manifest.json").read_text())["config"]["llm"]["vocab_rows"]
-    cfg = get_config(args.config)
-    report = seed_run(bundle, args.run, replace(cfg, llm=replace(cfg.llm, vocab_rows=vocab_rows)))
+    report = seed_run(Path(args.bundle), args.run, nano_config(load_tokenizer()[1], args.config))
     print(f"wrote {args.run}/stage1.pt and stage2.pt ({report['tensors']} initializers, re-export max abs diff "
           f"{report['max_abs_diff_after_reexport']:.1e}); parameters no graph reads in full, whose unread parts "
           f"keep their initial values: {', '.join(report['parameters_not_in_any_graph']) or 'none'}")
