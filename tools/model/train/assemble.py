@@ -1,6 +1,6 @@
 """Join the two stages into one OmgLlava state dict, the file `export.bundle --weights` takes.
 
-    python3 -m train.assemble --run runs/nano --out runs/nano/omg-llava-nano.pt
+    python3 -m train.assemble --run runs/nano   # writes runs/nano/omg-llava-nano.pt (or --out)
 """
 import argparse
 import os
@@ -28,10 +28,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", default="runs/nano")
     ap.add_argument("--config", default="nano")
-    ap.add_argument("--out", default="runs/nano/omg-llava-nano.pt")
+    ap.add_argument("--out", help="default: RUN/omg-llava-nano.pt")
     args = ap.parse_args()
-    torch.save(assemble(args.run, get_config(args.config)), args.out)
-    print(f"wrote {args.out}")
+    out = args.out or os.path.join(args.run, "omg-llava-nano.pt")
+    torch.save(assemble(args.run, get_config(args.config)), out)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
