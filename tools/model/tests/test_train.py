@@ -96,6 +96,33 @@ def test_a_run_seeded_from_a_bundle_holds_its_weights_and_trains_on(tmp_path):
     assert moved and not any(k.startswith("visual_encoder.") for k in moved)
 
 
+def test_a_seg_decoder_copy_starts_as_the_frozen_decoder_trains_alone_and_comes_back_from_its_bundle(tmp_path):
+    torch.set_num_threads(1)
+    write_bundle(OmgLlava.random(CFG, seed=3), load_tokenizer()[0], tmp_path / "bundle", name="toy", description="",
+                 source=[], verify=False)
+    run = str(tmp_path / "run")
+    from_bundle.seed_run(tmp_path / "bundle", run, CFG)
+    precompute.precompute(CFG, run, scenes=3, batch=2)
+    stage2.train(CFG, TOK, run, steps=1, batch=2, lr=0.0, warmup=1, save_every=1, resume=True, seg_decoder=True)
+    copied = assemble.assemble(run, CFG)
+    head = "visual_encoder.panoptic_head."
+    pairs = [(k, k.replace("transformer_decoder_llm.", "transformer_decoder.").replace("mask_embed_llm.", "mask_embed."))
+             for k in copied if k.startswith(from_bundle.SEG_DECODER)]
+    assert len(pairs) == len([k for k in copied if k.startswith((head + "transformer_decoder.", head + "mask_embed."))])
+    assert all(torch.equal(copied[k], copied[frozen]) for k, frozen in pairs)
+
+    stage2.train(CFG, TOK, run, steps=3, batch=2, lr=1e-3, warmup=1, save_every=1, resume=True)  # the copy is kept
+    trained = assemble.assemble(run, CFG)
+    assert all(torch.equal(trained[frozen], copied[frozen]) for _, frozen in pairs)
+    assert any(not torch.equal(trained[k], copied[k]) for k, _ in pairs)
+    model = OmgLlava(CFG, llm_decoder=True).eval()
+    model.load_state_dict(trained, strict=True)
+    write_bundle(model, load_tokenizer()[0], tmp_path / "bundle2", name="toy", description="", source=[], verify=False)
+    from_bundle.seed_run(tmp_path / "bundle2", str(tmp_path / "run2"), CFG)
+    side = torch.load(tmp_path / "run2" / "stage2.pt")["model"]
+    assert all(torch.equal(side[k], trained[k]) for k, _ in pairs)
+
+
 def test_a_timed_run_resumed_past_its_step_default_runs_until_its_budget_is_timed():
     budget = StepBudget(steps=50, minutes=1, step=100, log=lambda _: None)
     assert budget.steps > 100 + SKIP_STEPS + TIMING_STEPS

@@ -7,7 +7,10 @@ Inputs are the cached segmenter outputs (train.precompute). Per batch of convers
     the object's mask on every stage, plus an MSE to the object's best panoptic [query_feat, query_pos]
     (as upstream's pretrain regressed object queries), which gives the mask loss a good start.
 
-    python3 -m train.stage2 --run runs/nano --steps 6500 [--resume] [--device cuda --batch 48 --workers 14 --minutes 2.2]
+With --seg-decoder, [SEG] decodes through its own copy of the decoder (as upstream's task checkpoints, spec §9.3),
+initialised from the frozen one and trained with the LLM side; the image pass and prompts keep the frozen decoder.
+
+    python3 -m train.stage2 --run runs/nano --steps 6500 [--resume] [--seg-decoder] [--device cuda --batch 48 --workers 14 --minutes 2.2]
 """
 import argparse
 import os
@@ -22,7 +25,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from export.bundle import load_tokenizer
 from omg_llava.config import get_config
+from omg_llava.decoder import TransformerDecoder, mlp
 from omg_llava.llm import InternLM2
+from omg_llava.model import has_llm_decoder
 from omg_llava.prior import Projector, TextToVision, perception_prior
 from omg_llava.tokenizer import MARK, REGION, SEG
 from scenes.texts import random_sample
@@ -42,11 +47,24 @@ FIRST_BATCH_SEED = 10_000_000
 class LlmSide(nn.Module):
     """The trainable part, under OmgLlava's attribute names (so its state dict keys are OmgLlava's)."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, seg_decoder=False):
         super().__init__()
         self.projector = nn.ModuleDict({"model": Projector(cfg)})
         self.projector_text2vision = TextToVision(cfg)
         self.llm = InternLM2(cfg.llm)
+        if seg_decoder:
+            C = cfg.decoder_dim
+            self.visual_encoder = nn.ModuleDict({"panoptic_head": nn.ModuleDict(
+                {"transformer_decoder_llm": TransformerDecoder(cfg), "mask_embed_llm": mlp(C, C, C)})})
+
+    def attach_seg_decoder(self, segmenter, copy_weights):
+        """Make the segmenter decode [SEG] through this side's decoder copy, first copying the frozen decoder into
+        it when `copy_weights`."""
+        ours, head = self.visual_encoder["panoptic_head"], segmenter.panoptic_head
+        if copy_weights:
+            ours["transformer_decoder_llm"].load_state_dict(head.transformer_decoder.state_dict())
+            ours["mask_embed_llm"].load_state_dict(head.mask_embed.state_dict())
+        head.transformer_decoder_llm, head.mask_embed_llm = ours["transformer_decoder_llm"], ours["mask_embed_llm"]
 
 
 def nano_config(tok, name="nano"):
@@ -143,7 +161,7 @@ def batch_loss(side, segmenter, tok, cache, cfg, items):
 
 
 def train(cfg, tok, run, steps, batch=8, lr=1e-3, warmup=50, save_every=50, resume=False, device="cpu", workers=0,
-          minutes=None):
+          minutes=None, seg_decoder=False):
     """Train (or resume) the LLM side over the segmenter of run/stage1.pt and the cache of train.precompute."""
     log = Log(os.path.join(run, "stage2.log"))
     ckpt_path = os.path.join(run, "stage2.pt")
@@ -153,15 +171,21 @@ def train(cfg, tok, run, steps, batch=8, lr=1e-3, warmup=50, save_every=50, resu
     cache = {k: v.to(device) for k, v in load(os.path.join(run, "stage2_cache.pt")).items() if torch.is_tensor(v)}
     scenes = len(cache["query_feat"])
     torch.manual_seed(0)
-    side = LlmSide(cfg).to(device)
+    state = load(ckpt_path) if resume else None
+    had_decoder = state is not None and has_llm_decoder(state["model"])
+    side = LlmSide(cfg, seg_decoder or had_decoder).to(device)
     opt = torch.optim.AdamW(side.parameters(), lr=lr, weight_decay=0.01)
     step = 0
-    state = load(ckpt_path) if resume else None
     if state is not None:
-        side.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
+        missing = side.load_state_dict(state["model"], strict=had_decoder or not seg_decoder).missing_keys
+        assert all(k.startswith("visual_encoder.") for k in missing), missing
+        if not missing:  # a new decoder copy means new parameters: the optimizer starts afresh
+            opt.load_state_dict(state["optimizer"])
         step = state["step"]
         log(f"resumed at step {step}")
+    if seg_decoder or had_decoder:
+        side.attach_seg_decoder(segmenter, copy_weights=not had_decoder)
+        log(f"[SEG] decoder copy {'resumed' if had_decoder else 'initialised from the frozen decoder'}")
     log(f"stage2 scenes={scenes} steps={steps if minutes is None else f'{minutes} min'} batch={batch} lr={lr} "
         f"vocab_rows={cfg.llm.vocab_rows} device={device}")
 
@@ -197,12 +221,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="runs/nano")
     ap.add_argument("--config", default="nano")
+    ap.add_argument("--seg-decoder", action="store_true", help="train a [SEG] decoder copy (kept once a run has one)")
     add_run_options(ap, steps=6500, batch=8, lr=1e-3, save_every=50)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     _, tok = load_tokenizer()
     train(nano_config(tok, args.config), tok, args.run, args.steps, args.batch, args.lr, args.warmup,
-          args.save_every, args.resume, args.device, args.workers, args.minutes)
+          args.save_every, args.resume, args.device, args.workers, args.minutes, args.seg_decoder)
 
 
 if __name__ == "__main__":
