@@ -11,6 +11,7 @@ from scenes import make_scene
 from scenes.texts import gcg, region
 from train import assemble, classes, from_bundle, ownership, precompute, stage1, stage2
 from train.losses import cell_owners, match, ownership_loss
+from train import runs
 from train.runs import SKIP_STEPS, TIMING_STEPS, StepBudget
 from train.sequences import IMAGE_ID, conversation_ids
 
@@ -127,3 +128,14 @@ def test_a_timed_run_resumed_past_its_step_default_runs_until_its_budget_is_time
     budget = StepBudget(steps=50, minutes=1, step=100, log=lambda _: None)
     assert budget.steps > 100 + SKIP_STEPS + TIMING_STEPS
     assert StepBudget(steps=50, minutes=None, step=100, log=print).steps == 50
+
+
+def test_a_timed_run_that_stays_slow_past_its_timed_steps_still_fills_its_budget(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(runs.time, "time", lambda: clock[0])
+    budget, step, steps = StepBudget(steps=50, minutes=20, step=0, log=lambda _: None), 0, 50
+    while step < steps:
+        clock[0] += 2.0 if step < 50 else 0.5   # slow until step 50, as stage 2 over a large cache
+        step += 1
+        steps = budget.after(step)
+    assert 0.9 * 1200 < clock[0] <= 1200   # a count fixed from steps 10-30 alone would end near 400 s

@@ -6,9 +6,11 @@ import time
 
 import torch
 
-# A --minutes budget times steps SKIP..SKIP+TIMING (the first ones run slow: workers starting, kernels loading),
-# then fixes the step count, within any warmup
-SKIP_STEPS, TIMING_STEPS = 10, 20
+# A --minutes budget times steps SKIP..SKIP+TIMING (the first ones run slow: workers starting, kernels loading) for
+# a first step count, within any warmup, then counts again from each next TIMING steps until REFIT of the budget has
+# passed (a run can stay slow longer: stage 2 over a 7 GB cache ran 2 s a step until step 50, then 0.57 s, and a
+# count fixed at step 30 ended it after 27 of its 75 minutes). Early in the cosine the lr barely moves with the count.
+SKIP_STEPS, TIMING_STEPS, REFIT = 10, 20, 0.1
 
 
 def save(path, **state):
@@ -42,22 +44,29 @@ def cosine_lr(step, total, peak, warmup):
 
 
 class StepBudget:
-    """The number of steps of a run: given, or as many as fit in `minutes`, fixed once from the speed of the timed
-    steps (which the schedule's warmup covers, so the lr never sees the change)."""
+    """The number of steps of a run: given, or as many as fit in `minutes` at the speed of the latest timed steps,
+    counted in the schedule's warmup and again until REFIT of the budget has passed."""
 
     def __init__(self, steps, minutes, step, log):
         # A resumed run may be past --steps already; with a time budget it still runs until the budget fixes its end.
         provisional = max(steps, step + SKIP_STEPS + TIMING_STEPS + 1) if minutes is not None else steps
         self.steps, self.minutes, self.log = provisional, minutes, log
-        self.first, self.started = step, time.time()
+        self.first, self.started, self.fitting = step, time.time(), minutes is not None
 
     def after(self, step):
-        if self.minutes is not None and step == self.first + SKIP_STEPS:
-            self.timed = time.time()
-        if self.minutes is not None and step == self.first + SKIP_STEPS + TIMING_STEPS:
-            per_step = (time.time() - self.timed) / TIMING_STEPS
-            self.steps = step + int((self.minutes * 60 - (time.time() - self.started)) / per_step)
-            self.log(f"{self.minutes} min at {per_step:.3f}s/step: {self.steps} steps")
+        if not self.fitting:
+            return self.steps
+        now = time.time()
+        if step == self.first + SKIP_STEPS:
+            self.timed, self.timed_step = now, step
+        elif step > self.first + SKIP_STEPS and step - self.timed_step == TIMING_STEPS:
+            per_step = (now - self.timed) / TIMING_STEPS
+            self.steps = step + int((self.minutes * 60 - (now - self.started)) / per_step)
+            self.fitting = now - self.started < REFIT * self.minutes * 60
+            if step == self.first + SKIP_STEPS + TIMING_STEPS or not self.fitting:
+                fixed = "" if self.fitting else " (fixed)"
+                self.log(f"{self.minutes} min at {per_step:.3f}s/step: {self.steps} steps{fixed}")
+            self.timed, self.timed_step = now, step
         return self.steps
 
 
