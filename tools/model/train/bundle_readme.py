@@ -59,8 +59,10 @@ Run from `tools/model`; everything is seeded. The stages:
 - `train.precompute`: the frozen segmenter's outputs for the stage-2 scenes, computed once.
 - Stage 2, `train.stage2`: projectors, `[SEG]` projector and LLM over the cached scenes: the upstream chat template
   (BOS, `<image>\\n` first), LM loss on answer tokens only, every task above and multi-turn conversations; every
-  `[SEG]` is decoded through the frozen decoder (BCE + dice against the object's mask) and its query regressed
-  (MSE) onto the object's panoptic query, as upstream's pretraining did.
+  `[SEG]` is decoded (BCE + dice against the object's mask) and its query regressed (MSE) onto the object's
+  panoptic query, as upstream's pretraining did. With `--seg-decoder` (the committed bundle), `[SEG]` decodes
+  through its own copy of the decoder, initialised from the frozen one and trained here, as upstream's task
+  checkpoints do; without it, through the frozen decoder.
 
 On one CUDA GPU, `bash train/gpu.sh runs/nano` runs them all (batches of 48 scenes, stage 1 held to 3.5 minutes and
 stage 2 to 2.2, about 10 minutes in all on an H200) and assembles `runs/nano/omg-llava-nano.pt`. On a CPU the same

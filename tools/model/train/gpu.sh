@@ -10,5 +10,5 @@ gpu="--run $run --device cuda --workers 14"
 "$python" -m train.classes $gpu --threads 2 --batch 32 --steps 60
 "$python" -m train.ownership $gpu --threads 2 --batch 48 --minutes 1.5
 "$python" -m train.precompute $gpu --scenes 3000 --batch 64
-"$python" -m train.stage2 $gpu --threads 2 --batch 48 --minutes 2.2 --save-every 200
+"$python" -m train.stage2 $gpu --seg-decoder --threads 2 --batch 48 --minutes 2.2 --save-every 200
 "$python" -m train.assemble --run "$run" --out "$run/omg-llava-nano.pt"
