@@ -9,9 +9,8 @@ from omg_llava.config import LlmConfig, get_config
 from omg_llava.model import OmgLlava
 from scenes import make_scene
 from scenes.texts import gcg, region
-from train import assemble, classes, from_bundle, ownership, precompute, stage1, stage2
+from train import assemble, classes, from_bundle, ownership, precompute, runs, stage1, stage2
 from train.losses import cell_owners, match, ownership_loss
-from train import runs
 from train.runs import SKIP_STEPS, TIMING_STEPS, StepBudget
 from train.sequences import IMAGE_ID, conversation_ids
 

@@ -56,17 +56,17 @@ class StepBudget:
     def after(self, step):
         if not self.fitting:
             return self.steps
-        now = time.time()
-        if step == self.first + SKIP_STEPS:
-            self.timed, self.timed_step = now, step
-        elif step > self.first + SKIP_STEPS and step - self.timed_step == TIMING_STEPS:
+        now, since = time.time(), step - self.first - SKIP_STEPS
+        if since == 0:
+            self.timed = now
+        elif since > 0 and since % TIMING_STEPS == 0:
             per_step = (now - self.timed) / TIMING_STEPS
             self.steps = step + int((self.minutes * 60 - (now - self.started)) / per_step)
             self.fitting = now - self.started < REFIT * self.minutes * 60
-            if step == self.first + SKIP_STEPS + TIMING_STEPS or not self.fitting:
+            if since == TIMING_STEPS or not self.fitting:
                 fixed = "" if self.fitting else " (fixed)"
                 self.log(f"{self.minutes} min at {per_step:.3f}s/step: {self.steps} steps{fixed}")
-            self.timed, self.timed_step = now, step
+            self.timed = now
         return self.steps
 
 
