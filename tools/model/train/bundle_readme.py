@@ -45,8 +45,8 @@ When two shapes share colour and shape, refer to one with a position word: `the 
 
 Run from `tools/model`; everything is seeded. The stages:
 
-- Stage 1, `train.stage1`: the segmenter from scratch on scenes rendered at 256-512 px and preprocessed exactly
-  like inference. Hungarian matching (class + BCE + dice cost) on every decoder stage, class cross-entropy
+- Stage 1, `train.stage1`: the segmenter from scratch on scenes rendered with sides from S_in to 2 S_in and
+  preprocessed exactly like inference. Hungarian matching (class + BCE + dice cost) on every decoder stage, class cross-entropy
   (weight 4, background weight 0.1) against fixed random unit class embeddings (the head's seeded `cls_embed`,
   cosine x 30), mask BCE + dice at the mask size; three random point/box/mask prompts per scene whose decoded
   mask must match the prompted object (BCE + dice on every stage) and whose class head output must name it; a
@@ -54,8 +54,9 @@ Run from `tools/model`; everything is seeded. The stages:
 - Stage 1b, `train.classes`: the class head alone, everything else frozen.
 - Stage 1c, `train.ownership`: the decoder, heads and prompt path (backbone and pixel decoder frozen) keep stage 1's
   losses plus an ownership loss: the perception prior gives a query an object token only if it tops one of the
-  4 x 4 prior cells, so per cell the matched query of the object covering most of it (every object gets one cell,
-  empty cells any matched query) should have the largest prior value (cross-entropy over log prior values, weight 2).
+  {prior_grid} x {prior_grid} prior cells, so per cell the matched query of the object covering most of it (every
+  object gets one cell, empty cells any matched query) should have the largest prior value (cross-entropy over log
+  prior values, weight 2).
 - `train.precompute`: the frozen segmenter's outputs for the stage-2 scenes, computed once.
 - Stage 2, `train.stage2`: projectors, `[SEG]` projector and LLM over the cached scenes: the upstream chat template
   (BOS, `<image>\\n` first), LM loss on answer tokens only, every task above and multi-turn conversations; every
@@ -130,8 +131,8 @@ def main():
     total = sum(e["bytes"] for f, e in manifest["files"].items() if f != "README.md")
     text = README.format(
         image_size=c["image_size"], mask_size=c["mask_size"], num_queries=c["num_queries"], decoder_dim=c["decoder_dim"],
-        num_classes=c["num_classes"], hidden_size=c["llm"]["hidden_size"], num_layers=c["llm"]["num_layers"],
-        vocab_rows=c["llm"]["vocab_rows"], total_mb=total / 1e6,
+        num_classes=c["num_classes"], prior_grid=c["prior_grid"], hidden_size=c["llm"]["hidden_size"],
+        num_layers=c["llm"]["num_layers"], vocab_rows=c["llm"]["vocab_rows"], total_mb=total / 1e6,
         eval_scenes=re.search(r"(\d+) held-out", quality["note"]).group(1),
         quality_table=quality_table(quality), ts_quality=ts_quality(quality.get("typescript")), notes=Path(args.notes).read_text().strip() if args.notes else "")
     (bundle / "README.md").write_text(text, encoding="utf-8")
