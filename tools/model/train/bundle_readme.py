@@ -46,9 +46,9 @@ When two shapes share colour and shape, refer to one with a position word: `the 
 Run from `tools/model`; everything is seeded. The stages:
 
 - Stage 1, `train.stage1`: the segmenter from scratch on scenes rendered with sides from S_in to 2 S_in and
-  preprocessed exactly like inference. Hungarian matching (class + BCE + dice cost) on every decoder stage, class cross-entropy
-  (weight 4, background weight 0.1) against fixed random unit class embeddings (the head's seeded `cls_embed`,
-  cosine x 30), mask BCE + dice at the mask size; three random point/box/mask prompts per scene whose decoded
+  preprocessed exactly like inference. Hungarian matching (class + BCE + dice cost) on every decoder stage, class
+  cross-entropy (weight 4, background weight 0.1) against fixed random unit class embeddings (the head's seeded
+  `cls_embed`, cosine x 30), mask BCE + dice at the mask size; three random point/box/mask prompts per scene whose decoded
   mask must match the prompted object (BCE + dice on every stage) and whose class head output must name it; a
   training-only linear probe on mask-pooled features (weight 5). ConvNeXt layer scales start at 0.3, not 1e-6.
 - Stage 1b, `train.classes`: the class head alone, everything else frozen.
