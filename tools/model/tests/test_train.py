@@ -37,6 +37,18 @@ def test_two_steps_of_each_stage_load_into_omg_llava(tmp_path):
     assert torch.load(tmp_path / "stage1.pt")["ownership_steps"] == 2
 
 
+def test_ownership_trains_the_backbone_only_when_whole(tmp_path):
+    torch.set_num_threads(1)
+    run = str(tmp_path)
+    stage1.train(CFG, run, steps=1, batch=2, warmup=1)
+    backbone = lambda: torch.cat([p.flatten() for p in precompute.load_segmenter(run, CFG).backbone.parameters()])
+    before = backbone()
+    ownership.train(CFG, run, steps=1, batch=2, warmup=1)
+    assert torch.equal(backbone(), before)
+    ownership.train(CFG, run, steps=1, batch=2, warmup=1, whole=True)
+    assert not torch.equal(backbone(), before)
+
+
 def test_answers_are_the_only_targets_and_decode_exactly():
     scene, rng = make_scene(2, max_side=128), np.random.default_rng(0)
     for sample in (gcg(scene, rng), region(scene, rng, follow_up=True)):

@@ -7,7 +7,9 @@ counts. Here the decoder, its heads and the prompt path keep stage 1's set and p
 `losses.ownership_loss` on the final stage. Logged: the share of objects whose matched query owns a cell, and of
 images whose valid queries are exactly their objects.
 
-    python3 -m train.ownership --run runs/nano --batch 8 --minutes 20 [--resume] [--device cuda --workers 14]
+With --whole, the backbone and pixel decoder train too (used to adapt a segmenter to a new input size).
+
+    python3 -m train.ownership --run runs/nano --batch 8 --minutes 20 [--whole] [--resume] [--device cuda --workers 14]
 """
 import argparse
 import os
@@ -48,13 +50,13 @@ def batch_loss(model, data, G):
 
 
 def train(cfg, run, steps, batch=8, lr=3e-4, warmup=20, save_every=25, resume=False, device="cpu", workers=0,
-          minutes=None):
+          minutes=None, whole=False):
     """Fine-tune the decoder of run/stage1.pt in place; progress in run/ownership.pt."""
     log = Log(os.path.join(run, "stage1.log"))
     ckpt_path = os.path.join(run, "ownership.pt")
     model = load_segmenter(run, cfg).to(device).train()
     for n, p in model.named_parameters():
-        p.requires_grad_(not n.startswith(FROZEN))
+        p.requires_grad_(whole or not n.startswith(FROZEN))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.05)
     step = 0
@@ -63,7 +65,7 @@ def train(cfg, run, steps, batch=8, lr=3e-4, warmup=20, save_every=25, resume=Fa
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step = state["step"]
-    log(f"ownership: steps={steps if minutes is None else f'{minutes} min'} batch={batch} lr={lr} from step {step}")
+    log(f"ownership{' (whole segmenter)' if whole else ''}: steps={steps if minutes is None else f'{minutes} min'} batch={batch} lr={lr} from step {step}")
     budget = StepBudget(steps, minutes, step, log)
     steps, t0 = budget.steps, time.time()
     sums, counts = torch.zeros(2), torch.zeros(4)
@@ -101,10 +103,11 @@ def main(argv=None):
     ap.add_argument("--run", default="runs/nano")
     ap.add_argument("--config", default="nano")
     add_run_options(ap, steps=400, batch=8, lr=3e-4, save_every=25, warmup=20)
+    ap.add_argument("--whole", action="store_true", help="train the backbone and pixel decoder too")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     train(get_config(args.config), args.run, args.steps, args.batch, args.lr, args.warmup, args.save_every,
-          args.resume, args.device, args.workers, args.minutes)
+          args.resume, args.device, args.workers, args.minutes, args.whole)
 
 
 if __name__ == "__main__":
