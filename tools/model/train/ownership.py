@@ -51,7 +51,8 @@ def batch_loss(model, data, G):
 
 def train(cfg, run, steps, batch=8, lr=3e-4, warmup=20, save_every=25, resume=False, device="cpu", workers=0,
           minutes=None, whole=False):
-    """Fine-tune the decoder of run/stage1.pt in place; progress in run/ownership.pt."""
+    """Fine-tune the decoder (with `whole`, the whole segmenter) of run/stage1.pt in place; progress in
+    run/ownership.pt."""
     log = Log(os.path.join(run, "stage1.log"))
     ckpt_path = os.path.join(run, "ownership.pt")
     model = load_segmenter(run, cfg).to(device).train()
@@ -65,7 +66,8 @@ def train(cfg, run, steps, batch=8, lr=3e-4, warmup=20, save_every=25, resume=Fa
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step = state["step"]
-    log(f"ownership{' (whole segmenter)' if whole else ''}: steps={steps if minutes is None else f'{minutes} min'} batch={batch} lr={lr} from step {step}")
+    log(f"ownership{' (whole segmenter)' if whole else ''}: steps={steps if minutes is None else f'{minutes} min'} "
+        f"batch={batch} lr={lr} from step {step}")
     budget = StepBudget(steps, minutes, step, log)
     steps, t0 = budget.steps, time.time()
     sums, counts = torch.zeros(2), torch.zeros(4)
