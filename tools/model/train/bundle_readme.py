@@ -52,11 +52,11 @@ Run from `tools/model`; everything is seeded. The stages:
   mask must match the prompted object (BCE + dice on every stage) and whose class head output must name it; a
   training-only linear probe on mask-pooled features (weight 5). ConvNeXt layer scales start at 0.3, not 1e-6.
 - Stage 1b, `train.classes`: the class head alone, everything else frozen.
-- Stage 1c, `train.ownership`: the decoder, heads and prompt path (with `--whole` the backbone and pixel decoder too,
-  as in this bundle's last stage 1c, at a new input size) keep stage 1's losses plus an ownership loss: the perception prior gives a query an object token only if it tops one of the
-  {prior_grid} x {prior_grid} prior cells, so per cell the matched query of the object covering most of it (every
-  object gets one cell, empty cells any matched query) should have the largest prior value (cross-entropy over log
-  prior values, weight 2).
+- Stage 1c, `train.ownership`: the decoder, heads and prompt path (with `--whole`, to adapt to a new input size, the
+  backbone and pixel decoder too) keep stage 1's losses plus an ownership loss: the perception prior gives a query an
+  object token only if it tops one of the {prior_grid} x {prior_grid} prior cells, so per cell the matched query of
+  the object covering most of it (every object gets one cell, empty cells any matched query) should have the largest
+  prior value (cross-entropy over log prior values, weight 2).
 - `train.precompute`: the frozen segmenter's outputs for the stage-2 scenes, computed once.
 - Stage 2, `train.stage2`: projectors, `[SEG]` projector and LLM over the cached scenes: the upstream chat template
   (BOS, `<image>\\n` first), LM loss on answer tokens only, every task above and multi-turn conversations; every
