@@ -9,6 +9,7 @@ from pathlib import Path
 
 import onnx
 import torch
+from onnx import numpy_helper
 from torch import nn
 
 VISION_OUTPUTS = ("mask_features", "mem0", "mem1", "mem2", "clip_feature", "query_feat", "query_pos",
@@ -142,6 +143,7 @@ def _finish(path: Path, names):
         if output.name != name:
             graph_model.graph.node.append(onnx.helper.make_node("Identity", [output.name], [name]))
             output.name = name
+    _share_equal_constants(graph_model.graph)
     _short_value_names(graph_model.graph)
     size = sum(len(t.raw_data) for t in graph_model.graph.initializer)
     if pieces or size >= 2 ** 31 - 2 ** 24:
@@ -153,10 +155,36 @@ def _finish(path: Path, names):
         onnx.save(graph_model, str(path))
 
 
+def _has_subgraphs(graph):
+    return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in graph.node for a in n.attribute)
+
+
+def _share_equal_constants(graph):
+    """Keep one Constant node per distinct value: tracing folds each decoder layer's use of a level's positional
+    encoding into a constant of its own, which at 512 px made up a sixth of the nano bundle."""
+    if _has_subgraphs(graph):
+        return  # values may be captured by subgraphs
+    keep = {v.name for v in graph.output}
+    first, alias, nodes = {}, {}, []
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            node.input[i] = alias.get(name, name)
+        if node.op_type == "Constant" and node.attribute[0].name == "value" and node.output[0] not in keep:
+            t = node.attribute[0].t
+            key = (t.data_type, tuple(t.dims), numpy_helper.to_array(t).tobytes())
+            if key in first:
+                alias[node.output[0]] = first[key]
+                continue
+            first[key] = node.output[0]
+        nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+
+
 def _short_value_names(graph):
     """Rename intermediate values to t0, t1, ...: torch names them by module path, which makes up about a tenth
     of a small bundle. Graph inputs, outputs, weights and node names (used in runtime errors) are kept."""
-    if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in graph.node for a in n.attribute):
+    if _has_subgraphs(graph):
         return  # values may be captured by subgraphs
     keep = {v.name for v in graph.input} | {v.name for v in graph.output}
     names = {}
