@@ -85,8 +85,8 @@ CONFIGS = {
                       intermediate_size=128, vocab_rows=0),  # vocab_rows set from the tokenizer
     ),
     "nano": Config(
-        # 384, not 256: a 6 x 6 prior grid (cells of 64 px) gives more small shapes an object token of their own
-        name="nano", image_size=384,
+        # 512, not 256 or 384: an 8 x 8 prior grid (cells of 64 px) gives more small shapes an object token of their own
+        name="nano", image_size=512,
         backbone_dims=(24, 48, 96, 192), backbone_depths=(1, 1, 2, 1),
         decoder_dim=64, num_heads=4, norm_groups=16,
         pixel_decoder_layers=2, pixel_decoder_ffn=128, deform_points=4,
