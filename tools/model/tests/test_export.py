@@ -127,6 +127,24 @@ def test_fixture_graphs_are_what_the_exporter_writes_now(tmp_path):
         assert (tmp_path / f"{graph}.onnx").read_bytes() == (FIXTURE / f"{graph}.onnx").read_bytes(), graph
 
 @needs_node
+def test_equal_constants_are_kept_once(tmp_path):
+    """Tracing folds a reused tensor into one Constant per use; _finish keeps one of each value, same outputs."""
+    c = numpy_helper.from_array(np.arange(3, dtype=np.float32))
+    other = numpy_helper.from_array(np.ones(3, dtype=np.float32))
+    nodes = [helper.make_node("Constant", [], [name], value=t) for name, t in (("c1", c), ("c2", c), ("c3", other))]
+    nodes += [helper.make_node("Add", ["x", "c1"], ["y"]), helper.make_node("Add", ["y", "c2"], ["z"]),
+              helper.make_node("Add", ["z", "c3"], ["out"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [3])])
+    path = tmp_path / "g.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    _finish(path, ["out"])
+    assert [n.op_type for n in onnx.load(str(path)).graph.node].count("Constant") == 2
+    out = run_onnxruntime(path, {"x": np.zeros(3, np.float32)})
+    assert np.array_equal(out["out"], 2 * np.arange(3, dtype=np.float32) + 1)
+
+
+@needs_node
 def test_external_weights_are_gathered_into_one_data_file(tmp_path):
     """torch writes one file per tensor for graphs over 2 GB; _finish gathers them and names a weight output."""
     w = np.arange(600, dtype=np.float32).reshape(2, 300)
