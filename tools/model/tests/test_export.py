@@ -126,6 +126,7 @@ def test_fixture_graphs_are_what_the_exporter_writes_now(tmp_path):
         export_graph(model, graph, tmp_path / f"{graph}.onnx")
         assert (tmp_path / f"{graph}.onnx").read_bytes() == (FIXTURE / f"{graph}.onnx").read_bytes(), graph
 
+
 @needs_node
 def test_equal_constants_are_kept_once(tmp_path):
     """Tracing folds a reused tensor into one Constant per use; _finish keeps one of each value, same outputs."""
