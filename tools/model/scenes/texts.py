@@ -130,18 +130,15 @@ def gcg(scene, rng, question=None):
     return Sample("gcg", [(question or pick(rng, GCG_QUESTIONS), answer)], seg_objects=order)
 
 
-def count(scene, rng, present=False):
-    """A count of all shapes, of one shape or of one colour. With `present` the shape or colour is one the scene has
-    (drawn through a random object), for training: asked of any of six colours, two or more is a rare answer."""
+def count(scene, rng):
     kind = rng.integers(3)
-    some = scene.objects[rng.integers(len(scene.objects))] if present and kind else None
     if kind == 0:
         n, word, q = len(scene.objects), "shape", "How many shapes are there in this image?"
     elif kind == 1:
-        shape = some.shape if some else SHAPES[rng.integers(len(SHAPES))]
+        shape = SHAPES[rng.integers(len(SHAPES))]
         n, word, q = sum(o.shape == shape for o in scene.objects), shape, f"How many {shape}s are there?"
     else:
-        colour = some.colour if some else COLOURS[rng.integers(len(COLOURS))]
+        colour = COLOURS[rng.integers(len(COLOURS))]
         n, word, q = sum(o.colour == colour for o in scene.objects), f"{colour} shape", f"How many {colour} shapes are there?"
     return Sample("count", [(q, there_are(n, word) + ".")])
 
@@ -254,17 +251,13 @@ def multi_turn(scene, rng, turns=3):
     return out
 
 
-# Training draws from these too: "multi" (multi_turn) and "count_present" (count of what the scene has).
-TRAINING_TASKS = TASKS | {"multi": multi_turn, "count_present": lambda scene, rng: count(scene, rng, present=True)}
-
-
 def random_sample(scene, rng, weights):
-    """One sample of a TRAINING_TASKS task drawn with `weights` {task: weight} (tasks that do not apply are redrawn)."""
+    """One sample of a task drawn with `weights` {task: weight} (tasks that do not apply are redrawn)."""
     names = sorted(weights)
     p = np.array([weights[n] for n in names], dtype=float)
     while True:
         name = names[rng.choice(len(names), p=p / p.sum())]
-        s = TRAINING_TASKS[name](scene, rng)
+        s = multi_turn(scene, rng) if name == "multi" else TASKS[name](scene, rng)
         if s is not None:
             return s
 
