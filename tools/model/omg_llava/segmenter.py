@@ -1,7 +1,8 @@
 """OMG-Seg, the frozen visual encoder of OMG-LLaVA (spec omg-llava.md §4, §7, §9.3).
 
-Three stateless entry points, one per use: the image pass (`forward`), visual prompts (`decode_prompts`)
-and `[SEG]` decoding (`decode_seg`). Each decodes a batch independently; prompts and [SEG] use Q = 1.
+Three stateless entry points, one per use: the image pass (`forward`, whose decoder half is `decode_image`),
+visual prompts (`decode_prompts`) and `[SEG]` decoding (`decode_seg`). Each decodes a batch independently;
+prompts and [SEG] use Q = 1.
 """
 from torch import nn
 
@@ -27,16 +28,21 @@ class OmgSeg(nn.Module):
 
     def forward(self, pixel_values, all_predictions=False):
         """pixel_values [B,3,S_in,S_in] -> dict of the vision graph's outputs (bundle.md, where B = 1)."""
-        head = self.panoptic_head
         feats = self.backbone(pixel_values)  # [c2, c3, c4, c5]
-        mask_features, mems = head.pixel_decoder(feats)
-        B = pixel_values.shape[0]
+        mask_features, mems = self.panoptic_head.pixel_decoder(feats)
+        return self.decode_image(mask_features, mems, feats[3], all_predictions)
+
+    def decode_image(self, mask_features, mems, clip_feature, all_predictions=False):
+        """The panoptic queries over pixel-decoder outputs; training reruns it alone over cached features when
+        only the decoder changes."""
+        head = self.panoptic_head
+        B = mask_features.shape[0]
         query_pos = head.query_embed.weight[None].expand(B, -1, -1)  # [B,Q,C]
         # class logits of earlier stages only matter for training (all_predictions)
         q, predictions = head.decode(head.query_feat.weight[None].expand(B, -1, -1), query_pos, mask_features, mems, with_classes=all_predictions)
         mask_logits = predictions[-1][1]
         class_logits = head.classify(head.transformer_decoder.post_norm(q), mask_features, mask_logits)
-        out = dict(mask_features=mask_features, mem0=mems[0], mem1=mems[1], mem2=mems[2], clip_feature=feats[3],
+        out = dict(mask_features=mask_features, mem0=mems[0], mem1=mems[1], mem2=mems[2], clip_feature=clip_feature,
                    query_feat=q, query_pos=query_pos, class_logits=class_logits, mask_logits=mask_logits)
         if all_predictions:
             out["predictions"] = predictions

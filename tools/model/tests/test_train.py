@@ -49,6 +49,28 @@ def test_ownership_trains_the_backbone_only_when_whole(tmp_path):
     assert not torch.equal(backbone(), before)
 
 
+def test_a_cached_ownership_run_moves_the_decoder_alone_and_a_refresh_equals_a_new_precompute(tmp_path):
+    torch.set_num_threads(1)
+    run = str(tmp_path)
+    stage1.train(CFG, run, steps=1, batch=2, warmup=1)
+    precompute.precompute(CFG, run, scenes=3, batch=2)
+    before = precompute.load_segmenter(run, CFG).state_dict()
+    ownership.train(CFG, run, steps=2, batch=2, warmup=1, cached=True)
+    after = precompute.load_segmenter(run, CFG).state_dict()
+    moved = [k for k in before if not torch.equal(before[k], after[k])]
+    assert moved and not any(k.startswith(ownership.FROZEN) for k in moved)
+    stale = torch.load(tmp_path / "stage2_cache.pt")
+    precompute.refresh(CFG, run, batch=2)
+    refreshed = torch.load(tmp_path / "stage2_cache.pt")
+    precompute.precompute(CFG, run, scenes=3, batch=2)
+    fresh = torch.load(tmp_path / "stage2_cache.pt")
+    tensors = [k for k, v in fresh.items() if torch.is_tensor(v)]
+    assert set(tensors) >= {"query_feat", "class_logits", "mask_logits", "prompt_q", "best_query"}
+    # the cache keeps pixel-decoder outputs in float16, so the refreshed decoder outputs differ by rounding only
+    assert all(torch.allclose(refreshed[k].float(), fresh[k].float(), atol=2e-2) for k in tensors)
+    assert not torch.allclose(stale["query_feat"], fresh["query_feat"], atol=2e-2)
+
+
 def test_answers_are_the_only_targets_and_decode_exactly():
     scene, rng = make_scene(2, max_side=128), np.random.default_rng(0)
     for sample in (gcg(scene, rng), region(scene, rng, follow_up=True)):

@@ -7,33 +7,76 @@ counts. Here the decoder, its heads and the prompt path keep stage 1's set and p
 `losses.ownership_loss` on the final stage. Logged: the share of objects whose matched query owns a cell, and of
 images whose valid queries are exactly their objects.
 
-With --whole, the backbone and pixel decoder train too (used to adapt a segmenter to a new input size).
+With --whole, the backbone and pixel decoder train too (used to adapt a segmenter to a new input size). With
+--cached, the decoder trains over the stage-2 cache's pixel-decoder outputs (train.precompute) instead of fresh
+scenes through the frozen backbone: several times faster, on the cache's scenes; then `train.precompute --refresh`
+brings the cache's decoder outputs up to date.
 
-    python3 -m train.ownership --run runs/nano --batch 8 --minutes 20 [--whole] [--resume] [--device cuda --workers 14]
+    python3 -m train.ownership --run runs/nano --batch 8 --minutes 20 [--whole | --cached] [--resume] [--device cuda --workers 14]
 """
 import argparse
 import os
 import time
 
+import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset
 
 from omg_llava.config import get_config
 from omg_llava.prior import prior_grid
-from train.data import ENDLESS, scene_batches
+from train.data import ENDLESS, KINDS, scene_batches
 from train.losses import match, ownership_loss
-from train.precompute import load_segmenter
+from train.precompute import FEATURES, load_segmenter, stage2_scenes
 from train.runs import Log, StepBudget, add_run_options, cosine_lr, load, save
-from train.stage1 import segmenter_losses, training_scenes
+from train.stage1 import PROMPTS_PER_IMAGE, segmenter_losses, training_scenes
 
 FROZEN = ("backbone.", "panoptic_head.pixel_decoder.")
 FIRST_SCENE = 6_000_000   # scenes of their own, after stage 1b's
 OWNERSHIP_WEIGHT = 2.0
+PROMPT_KEYS = ("points", "boxes", "regions", "kinds", "objs")
+
+
+class CachedScenes(Dataset):
+    """Item j: a random stage-2 scene with PROMPTS_PER_IMAGE of the prompts train.precompute drew on it, and its
+    index into the cache."""
+
+    def __init__(self, cfg, scenes, first):
+        self.tensors, self.scenes, self.first = stage2_scenes(cfg, scenes), scenes, first
+
+    def __len__(self):
+        return ENDLESS
+
+    def __getitem__(self, j):
+        rng = np.random.default_rng(FIRST_SCENE + self.first + j)
+        s = int(rng.integers(self.scenes))
+        item = self.tensors[s]
+        real = len(KINDS) * int((item["labels"] >= 0).sum())  # the prompts on real objects come first
+        keep = torch.from_numpy(rng.choice(real, PROMPTS_PER_IMAGE, replace=False))
+        return {k: v[keep] if k in PROMPT_KEYS else v for k, v in item.items()} | {"scene": s}
+
+
+def cached_batches(cfg, run, batch, workers, device, first):
+    """Endless batches of random stage-2 cache scenes, each with its cached pixel-decoder outputs."""
+    cache = load(os.path.join(run, "stage2_cache.pt"))
+    cache = {k: cache[k] for k in FEATURES}
+    scenes = CachedScenes(cfg, len(cache["mask_features"]), first)
+    for data in DataLoader(scenes, batch_size=batch, num_workers=workers):
+        s = data.pop("scene")
+        yield {k: v.to(device) for k, v in data.items()} | {k: cache[k][s].to(device).float() for k in FEATURES}
+
+
+def vision(model, data):
+    """The image pass, from the pixels or, where the batch carries them, from cached pixel-decoder outputs."""
+    if "mask_features" in data:
+        mems = [data[k] for k in ("mem0", "mem1", "mem2")]
+        return model.decode_image(data["mask_features"], mems, data["clip_feature"], all_predictions=True)
+    return model(data["pixel"], all_predictions=True)
 
 
 def batch_loss(model, data, G):
     """-> (segmenter losses, ownership loss, [objects owning a cell, objects, exact images, images])."""
     labels, targets = data["labels"], data["targets"]
-    out = model(data["pixel"], all_predictions=True)
+    out = vision(model, data)
     seg, prm = segmenter_losses(model, out, data)
     grid = torch.stack([prior_grid(c[None], m[None], G) for c, m in zip(out["class_logits"], out["mask_logits"])])
     pairs = match(out["class_logits"], out["mask_logits"], labels, targets)
@@ -50,9 +93,9 @@ def batch_loss(model, data, G):
 
 
 def train(cfg, run, steps, batch=8, lr=3e-4, warmup=20, save_every=25, resume=False, device="cpu", workers=0,
-          minutes=None, whole=False):
-    """Fine-tune the decoder (with `whole`, the whole segmenter) of run/stage1.pt in place; progress in
-    run/ownership.pt."""
+          minutes=None, whole=False, cached=False):
+    """Fine-tune the decoder (with `whole`, the whole segmenter; with `cached`, over the stage-2 cache) of
+    run/stage1.pt in place; progress in run/ownership.pt."""
     log = Log(os.path.join(run, "stage1.log"))
     ckpt_path = os.path.join(run, "ownership.pt")
     model = load_segmenter(run, cfg).to(device).train()
@@ -66,12 +109,14 @@ def train(cfg, run, steps, batch=8, lr=3e-4, warmup=20, save_every=25, resume=Fa
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step = state["step"]
-    log(f"ownership{' (whole segmenter)' if whole else ''}: steps={steps if minutes is None else f'{minutes} min'} "
+    log(f"ownership{' (whole segmenter)' if whole else ' (stage-2 cache)' if cached else ''}: steps={steps if minutes is None else f'{minutes} min'} "
         f"batch={batch} lr={lr} from step {step}")
     budget = StepBudget(steps, minutes, step, log)
     steps, t0 = budget.steps, time.time()
     sums, counts = torch.zeros(2), torch.zeros(4)
-    for data in scene_batches(training_scenes(cfg, FIRST_SCENE + step * batch, ENDLESS), batch, workers, device):
+    batches = (cached_batches(cfg, run, batch, workers, device, step * batch) if cached else
+               scene_batches(training_scenes(cfg, FIRST_SCENE + step * batch, ENDLESS), batch, workers, device))
+    for data in batches:
         if step >= steps:
             break
         for group in opt.param_groups:
@@ -105,11 +150,13 @@ def main(argv=None):
     ap.add_argument("--run", default="runs/nano")
     ap.add_argument("--config", default="nano")
     add_run_options(ap, steps=400, batch=8, lr=3e-4, save_every=25, warmup=20)
-    ap.add_argument("--whole", action="store_true", help="train the backbone and pixel decoder too")
+    frozen = ap.add_mutually_exclusive_group()
+    frozen.add_argument("--whole", action="store_true", help="train the backbone and pixel decoder too")
+    frozen.add_argument("--cached", action="store_true", help="train over the stage-2 cache's pixel-decoder outputs")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     train(get_config(args.config), args.run, args.steps, args.batch, args.lr, args.warmup, args.save_every,
-          args.resume, args.device, args.workers, args.minutes, args.whole)
+          args.resume, args.device, args.workers, args.minutes, args.whole, args.cached)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,11 @@ prompt queries (q_final, q_pos) of a point, a box and a mask prompt on every obj
 panoptic query whose mask overlaps it best (the target of the [SEG] query regression). Each is one tensor with
 the scene first; objects are padded to MAX_OBJECTS.
 
+After a decoder-only fine-tune (train.ownership --cached), --refresh recomputes everything the decoder makes from
+the cached backbone and pixel-decoder outputs, which stand.
+
     python3 -m train.precompute --run runs/nano --scenes 600 [--device cuda --batch 64 --workers 12]
+    python3 -m train.precompute --run runs/nano --refresh --batch 16
 """
 import argparse
 import os
@@ -23,10 +27,16 @@ from train.stage1 import decode_batch_prompts
 STAGE2_SEED = 2_000_000   # stage-2 scenes are neither stage-1 nor evaluation scenes
 HALF = ("mask_features", "mem0", "mem1", "mem2", "mask_logits")
 FULL = ("clip_feature", "query_feat", "query_pos", "class_logits")
+FEATURES = ("mask_features", "mem0", "mem1", "mem2", "clip_feature")   # the backbone's and pixel decoder's
 
 
 def stage2_scene(index, cfg):
     return make_scene(STAGE2_SEED + index, max_side=cfg.image_size)
+
+
+def stage2_scenes(cfg, scenes):
+    """Stage-2 scenes 0..scenes-1 with a point, a box and a mask prompt on every object."""
+    return SceneTensors(cfg, lambda index, rng: stage2_scene(index, cfg), every_prompt, 0, scenes)
 
 
 def load_segmenter(run, cfg):
@@ -38,9 +48,8 @@ def load_segmenter(run, cfg):
 
 
 @torch.no_grad()
-def batch_records(model, data):
-    """One batch of scenes -> {name: [B,...]} as stored in the cache."""
-    out = model(data["pixel"])
+def batch_records(model, out, data):
+    """One batch of scenes and the image pass over them -> {name: [B,...]} as stored in the cache."""
     _, _, _, (q_final, q_pos, _) = decode_batch_prompts(model, out, data)
     pred = (out["mask_logits"] > 0).flatten(2).float()                             # [B,Q,MM]
     targets = (data["targets"] > 0.5).flatten(2).float()                          # [B,N,MM]
@@ -56,10 +65,9 @@ def precompute(cfg, run, scenes, batch=1, device="cpu", workers=0):
     """Cache the frozen segmenter's outputs for `scenes` stage-2 scenes in run/stage2_cache.pt."""
     log = Log(os.path.join(run, "stage2.log"))
     model = load_segmenter(run, cfg).to(device)
-    dataset = SceneTensors(cfg, lambda index, rng: stage2_scene(index, cfg), every_prompt, 0, scenes)
     cache, done, t0 = {}, 0, time.time()
-    for data in scene_batches(dataset, batch, workers, device):
-        for k, v in batch_records(model, data).items():
+    for data in scene_batches(stage2_scenes(cfg, scenes), batch, workers, device):
+        for k, v in batch_records(model, model(data["pixel"]), data).items():
             cache.setdefault(k, torch.empty((scenes,) + v.shape[1:], dtype=v.dtype))[done:done + len(v)] = v.cpu()
         before, done = done, done + len(data["pixel"])
         if done // 500 > before // 500 or done == scenes:
@@ -67,17 +75,42 @@ def precompute(cfg, run, scenes, batch=1, device="cpu", workers=0):
     save(os.path.join(run, "stage2_cache.pt"), **cache, config=cfg.name)
 
 
+@torch.no_grad()
+def refresh(cfg, run, batch=16, device="cpu", workers=0):
+    """Recompute the decoder's records of run/stage2_cache.pt with run/stage1.pt's decoder, in place."""
+    log = Log(os.path.join(run, "stage2.log"))
+    path = os.path.join(run, "stage2_cache.pt")
+    model = load_segmenter(run, cfg).to(device)
+    cache = load(path)
+    scenes, done, t0 = len(cache["mask_features"]), 0, time.time()
+    for data in scene_batches(stage2_scenes(cfg, scenes), batch, workers, device):
+        rows = slice(done, done + len(data["pixel"]))
+        f = {k: cache[k][rows].to(device).float() for k in FEATURES}
+        out = model.decode_image(f["mask_features"], [f["mem0"], f["mem1"], f["mem2"]], f["clip_feature"])
+        for k, v in batch_records(model, out, data).items():
+            if k not in FEATURES:
+                cache[k][rows] = v.cpu()
+        before, done = done, rows.stop
+        if done // 500 > before // 500 or done == scenes:
+            log(f"refreshed {done}/{scenes} scenes ({time.time() - t0:.0f}s)")
+    save(path, **cache)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="runs/nano")
     ap.add_argument("--config", default="nano")
     ap.add_argument("--scenes", type=int, default=600)
+    ap.add_argument("--refresh", action="store_true", help="recompute the decoder's records of the existing cache")
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--workers", type=int, default=0)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    precompute(get_config(args.config), args.run, args.scenes, args.batch, args.device, args.workers)
+    if args.refresh:
+        refresh(get_config(args.config), args.run, args.batch, args.device, args.workers)
+    else:
+        precompute(get_config(args.config), args.run, args.scenes, args.batch, args.device, args.workers)
 
 
 if __name__ == "__main__":
