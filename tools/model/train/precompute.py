@@ -22,7 +22,6 @@ from omg_llava.segmenter import OmgSeg
 from scenes import make_scene
 from train.data import KINDS, MAX_OBJECTS, SceneTensors, every_prompt, scene_batches
 from train.runs import Log, load, save
-from train.stage1 import decode_batch_prompts
 
 STAGE2_SEED = 2_000_000   # stage-2 scenes are neither stage-1 nor evaluation scenes
 HALF = ("mask_features", "mem0", "mem1", "mem2", "mask_logits")
@@ -50,7 +49,11 @@ def load_segmenter(run, cfg):
 @torch.no_grad()
 def batch_records(model, out, data):
     """One batch of scenes and the image pass over them -> {name: [B,...]} as stored in the cache."""
-    _, _, _, (q_final, q_pos, _) = decode_batch_prompts(model, out, data)
+    # image by image, so that its prompts share its features rather than copy them (several times faster)
+    q_final, q_pos, _ = (torch.stack(x) for x in zip(*(
+        model.decode_prompts(out["mask_features"][i:i + 1], [out[k][i:i + 1] for k in ("mem0", "mem1", "mem2")],
+                             *(data[k][i] for k in ("points", "boxes", "regions", "kinds")))
+        for i in range(len(data["kinds"])))))
     pred = (out["mask_logits"] > 0).flatten(2).float()                             # [B,Q,MM]
     targets = (data["targets"] > 0.5).flatten(2).float()                          # [B,N,MM]
     inter = pred @ targets.transpose(1, 2)                                          # [B,Q,N]
