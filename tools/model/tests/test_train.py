@@ -109,6 +109,19 @@ def test_ownership_loss_wants_the_matched_query_on_top_of_each_cell():
     assert ownership_loss(right, targets, pairs) + 0.1 < ownership_loss(wrong, targets, pairs)
 
 
+def test_ownership_loss_weighs_a_small_objects_lost_cell_above_one_of_a_large_objects():
+    targets = torch.zeros(1, 2, 8, 8)                    # 2 x 2 cells of 4 x 4 mask pixels
+    targets[0, 0, :, :4], targets[0, 0, :4, 4:] = 1, 1   # object 0: cells 0, 1 and 2
+    targets[0, 1, 5:, 5:] = 1                            # object 1: cell 3 alone
+    pairs = torch.tensor([[0, 0], [0, 1], [0, 1]])       # object k matched to query k, of 3
+    right = torch.full((1, 3, 4), 0.1)
+    right[0, 0, :3], right[0, 1, 3] = 0.9, 0.9
+    small_lost, large_lost = right.clone(), right.clone()
+    small_lost[0, 2, 3] = 0.95                           # an unmatched query tops the small object's only cell
+    large_lost[0, 2, 0] = 0.95                           # ... or one of the large object's three
+    assert ownership_loss(large_lost, targets, pairs) + 0.1 < ownership_loss(small_lost, targets, pairs)
+
+
 def test_a_run_seeded_from_a_bundle_holds_its_weights_and_trains_on(tmp_path):
     torch.set_num_threads(1)
     original = OmgLlava.random(CFG, seed=3)

@@ -84,7 +84,9 @@ def ownership_loss(grid, targets, pairs):
 
     The perception prior gives a query an object token only if it is the argmax of some prior cell. Per cell this is a
     cross-entropy over the queries' log prior values: the owner should be the matched query of the object
-    `cell_owners` names, and on a cell no object covers, any matched query (never an unmatched one)."""
+    `cell_owners` names, and on a cell no object covers, any matched query (never an unmatched one). Each object's
+    cells, and an image's empty cells, weigh as one group: a small object's single cell counts as much as a large
+    object's many, since it is the small objects that lose their token."""
     B, Q, P = grid.shape
     owners = cell_owners(targets, round(P ** 0.5))
     b, q, k = pairs
@@ -96,4 +98,8 @@ def ownership_loss(grid, targets, pairs):
     one_owner = torch.arange(Q, device=grid.device)[None, :, None] == owner_query[:, None]   # [B,Q,P]
     allowed = torch.where((owners >= 0)[:, None], one_owner, matched[:, :, None])
     logp = grid.clamp(min=1e-6).log().log_softmax(1)
-    return -logp.masked_fill(~allowed, float("-inf")).logsumexp(1).mean()
+    cell_loss = -logp.masked_fill(~allowed, float("-inf")).logsumexp(1)                  # [B,P]
+    group = owners + 1                                                                      # 0: the empty cells
+    sizes = torch.zeros(B, targets.shape[1] + 1, device=grid.device).scatter_add_(1, group, torch.ones_like(cell_loss))
+    weight = 1 / sizes.gather(1, group)
+    return (weight * cell_loss).sum() / weight.sum()

@@ -9,8 +9,8 @@ images whose valid queries are exactly their objects.
 
 With --whole, the backbone and pixel decoder train too (used to adapt a segmenter to a new input size). With
 --cached, the decoder trains over the stage-2 cache's pixel-decoder outputs (train.precompute) instead of fresh
-scenes through the frozen backbone: several times faster, on the cache's scenes; then `train.precompute --refresh`
-brings the cache's decoder outputs up to date.
+scenes through the frozen backbone (at 512 px on two cores, 2.2 s a step of 8 against 8.5 s with --whole); then
+`train.precompute --refresh` brings the cache's decoder records up to date.
 
     python3 -m train.ownership --run runs/nano --batch 8 --minutes 20 [--whole | --cached] [--resume] [--device cuda --workers 14]
 """
