@@ -30,13 +30,13 @@ class OmgSeg(nn.Module):
         """pixel_values [B,3,S_in,S_in] -> dict of the vision graph's outputs (bundle.md, where B = 1)."""
         feats = self.backbone(pixel_values)  # [c2, c3, c4, c5]
         mask_features, mems = self.panoptic_head.pixel_decoder(feats)
-        return self.decode_image(mask_features, mems, feats[3], all_predictions)
+        # the batch from the input, not from mask_features: traced from an inner tensor, every shape stays dynamic
+        return self.decode_image(mask_features, mems, feats[3], pixel_values.shape[0], all_predictions)
 
-    def decode_image(self, mask_features, mems, clip_feature, all_predictions=False):
-        """The panoptic queries over pixel-decoder outputs; training reruns it alone over cached features when
-        only the decoder changes."""
+    def decode_image(self, mask_features, mems, clip_feature, B, all_predictions=False):
+        """The panoptic queries of B images over their pixel-decoder outputs; training reruns it alone over cached
+        features when only the decoder changes."""
         head = self.panoptic_head
-        B = mask_features.shape[0]
         query_pos = head.query_embed.weight[None].expand(B, -1, -1)  # [B,Q,C]
         # class logits of earlier stages only matter for training (all_predictions)
         q, predictions = head.decode(head.query_feat.weight[None].expand(B, -1, -1), query_pos, mask_features, mems, with_classes=all_predictions)

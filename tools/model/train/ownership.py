@@ -69,7 +69,7 @@ def vision(model, data):
     """The image pass, from the pixels or, where the batch carries them, from cached pixel-decoder outputs."""
     if "mask_features" in data:
         mems = [data[k] for k in ("mem0", "mem1", "mem2")]
-        return model.decode_image(data["mask_features"], mems, data["clip_feature"], all_predictions=True)
+        return model.decode_image(data["mask_features"], mems, data["clip_feature"], len(mems[0]), all_predictions=True)
     return model(data["pixel"], all_predictions=True)
 
 

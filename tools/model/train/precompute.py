@@ -89,7 +89,7 @@ def refresh(cfg, run, batch=16, device="cpu", workers=0):
     for data in scene_batches(stage2_scenes(cfg, scenes), batch, workers, device):
         rows = slice(done, done + len(data["pixel"]))
         f = {k: cache[k][rows].to(device).float() for k in FEATURES}
-        out = model.decode_image(f["mask_features"], [f["mem0"], f["mem1"], f["mem2"]], f["clip_feature"])
+        out = model.decode_image(f["mask_features"], [f["mem0"], f["mem1"], f["mem2"]], f["clip_feature"], len(f["mem0"]))
         for k, v in batch_records(model, out, data).items():
             if k not in FEATURES:
                 cache[k][rows] = v.cpu()
