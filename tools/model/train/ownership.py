@@ -12,7 +12,8 @@ With --whole, the backbone and pixel decoder train too (used to adapt a segmente
 scenes through the frozen backbone (at 512 px on two cores, 2.2 s a step of 8 against 8.5 s with --whole); then
 `train.precompute --refresh` brings the cache's decoder records up to date.
 
-    python3 -m train.ownership --run runs/nano --batch 8 --minutes 20 [--whole | --cached] [--resume] [--device cuda --workers 14]
+    python3 -m train.ownership --run runs/nano --batch 8 --minutes 20 [--whole | --cached] [--resume]
+        [--device cuda --workers 14]
 """
 import argparse
 import os
@@ -69,7 +70,8 @@ def vision(model, data):
     """The image pass, from the pixels or, where the batch carries them, from cached pixel-decoder outputs."""
     if "mask_features" in data:
         mems = [data[k] for k in ("mem0", "mem1", "mem2")]
-        return model.decode_image(data["mask_features"], mems, data["clip_feature"], len(mems[0]), all_predictions=True)
+        return model.decode_image(data["mask_features"], mems, data["clip_feature"], len(mems[0]),
+                                  all_predictions=True)
     return model(data["pixel"], all_predictions=True)
 
 
@@ -109,8 +111,9 @@ def train(cfg, run, steps, batch=8, lr=3e-4, warmup=20, save_every=25, resume=Fa
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step = state["step"]
-    log(f"ownership{' (whole segmenter)' if whole else ' (stage-2 cache)' if cached else ''}: steps={steps if minutes is None else f'{minutes} min'} "
-        f"batch={batch} lr={lr} from step {step}")
+    mode = " (whole segmenter)" if whole else " (stage-2 cache)" if cached else ""
+    log(f"ownership{mode}: steps={steps if minutes is None else f'{minutes} min'} batch={batch} lr={lr} "
+        f"from step {step}")
     budget = StepBudget(steps, minutes, step, log)
     steps, t0 = budget.steps, time.time()
     sums, counts = torch.zeros(2), torch.zeros(4)
