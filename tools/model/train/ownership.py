@@ -27,7 +27,7 @@ from omg_llava.config import get_config
 from omg_llava.prior import prior_grid
 from train.data import ENDLESS, KINDS, scene_batches
 from train.losses import match, ownership_loss
-from train.precompute import FEATURES, load_segmenter, stage2_scenes
+from train.precompute import FEATURES, decode_cached, load_segmenter, stage2_scenes
 from train.runs import Log, StepBudget, add_run_options, cosine_lr, load, save
 from train.stage1 import PROMPTS_PER_IMAGE, segmenter_losses, training_scenes
 
@@ -69,9 +69,7 @@ def cached_batches(cfg, run, batch, workers, device, first):
 def vision(model, data):
     """The image pass, from the pixels or, where the batch carries them, from cached pixel-decoder outputs."""
     if "mask_features" in data:
-        mems = [data[k] for k in ("mem0", "mem1", "mem2")]
-        return model.decode_image(data["mask_features"], mems, data["clip_feature"], len(mems[0]),
-                                  all_predictions=True)
+        return decode_cached(model, data, all_predictions=True)
     return model(data["pixel"], all_predictions=True)
 
 

@@ -46,6 +46,12 @@ def load_segmenter(run, cfg):
     return model.eval()
 
 
+def decode_cached(model, features, all_predictions=False):
+    """The image pass from cached backbone and pixel-decoder outputs {FEATURES name: [B,...] float}."""
+    mems = [features[k] for k in ("mem0", "mem1", "mem2")]
+    return model.decode_image(features["mask_features"], mems, features["clip_feature"], len(mems[0]), all_predictions)
+
+
 @torch.no_grad()
 def batch_records(model, out, data):
     """One batch of scenes and the image pass over them -> {name: [B,...]} as stored in the cache."""
@@ -88,9 +94,7 @@ def refresh(cfg, run, batch=16, device="cpu", workers=0):
     scenes, done, t0 = len(cache["mask_features"]), 0, time.time()
     for data in scene_batches(stage2_scenes(cfg, scenes), batch, workers, device):
         rows = slice(done, done + len(data["pixel"]))
-        f = {k: cache[k][rows].to(device).float() for k in FEATURES}
-        mems = [f["mem0"], f["mem1"], f["mem2"]]
-        out = model.decode_image(f["mask_features"], mems, f["clip_feature"], len(mems[0]))
+        out = decode_cached(model, {k: cache[k][rows].to(device).float() for k in FEATURES})
         for k, v in batch_records(model, out, data).items():
             if k not in FEATURES:
                 cache[k][rows] = v.cpu()
