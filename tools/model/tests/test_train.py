@@ -1,4 +1,5 @@
 """The nano recipe end to end at toy sizes: two steps of each stage, and the result loads into OmgLlava."""
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -9,7 +10,8 @@ from omg_llava.config import LlmConfig, get_config
 from omg_llava.model import OmgLlava
 from scenes import make_scene
 from scenes.texts import gcg, region
-from train import assemble, classes, from_bundle, ownership, precompute, runs, stage1, stage2
+from train import assemble, cache, classes, from_bundle, ownership, precompute, runs, stage1, stage2
+from train.cache import load_cache
 from train.losses import cell_owners, match, ownership_loss
 from train.runs import SKIP_STEPS, TIMING_STEPS, StepBudget
 from train.sequences import IMAGE_ID, conversation_ids
@@ -59,16 +61,36 @@ def test_a_cached_ownership_run_moves_the_decoder_alone_and_a_refresh_equals_a_n
     after = precompute.load_segmenter(run, CFG).state_dict()
     moved = [k for k in before if not torch.equal(before[k], after[k])]
     assert moved and not any(k.startswith(ownership.FROZEN) for k in moved)
-    stale = torch.load(tmp_path / "stage2_cache.pt")
+    stale = {k: v.clone() for k, v in load_cache(run).items()}
     precompute.refresh(CFG, run, batch=2)
-    refreshed = torch.load(tmp_path / "stage2_cache.pt")
+    refreshed = load_cache(run)
+    shutil.rmtree(cache.folder(run))
     precompute.precompute(CFG, run, scenes=3, batch=2)
-    fresh = torch.load(tmp_path / "stage2_cache.pt")
-    tensors = [k for k, v in fresh.items() if torch.is_tensor(v)]
+    fresh = load_cache(run)
+    tensors = list(fresh)
     assert set(tensors) >= {"query_feat", "class_logits", "mask_logits", "prompt_q", "best_query"}
     # the cache keeps pixel-decoder outputs in float16, so the refreshed decoder outputs differ by rounding only
     assert all(torch.allclose(refreshed[k].float(), fresh[k].float(), atol=2e-2) for k in tensors)
     assert not torch.allclose(stale["query_feat"], fresh["query_feat"], atol=2e-2)
+
+
+def test_a_cache_grown_in_two_runs_equals_one_made_at_once(tmp_path, monkeypatch):
+    torch.set_num_threads(1)
+    run = str(tmp_path)
+    stage1.train(CFG, run, steps=1, batch=2, warmup=1)
+    monkeypatch.setattr(precompute, "CHUNK", 2)
+    precompute.precompute(CFG, run, scenes=5, batch=2)
+    (tmp_path / "stage2.log").unlink()
+    once = {k: v.clone() for k, v in load_cache(run).items()}
+    shutil.rmtree(cache.folder(run))
+    precompute.precompute(CFG, run, scenes=2, batch=2)
+    with open(tmp_path / cache.FOLDER / "query_feat", "ab") as f:
+        f.write(b"left by a run killed midway")
+    precompute.precompute(CFG, run, scenes=5, batch=2)
+    grown = load_cache(run)
+    assert cache.scene_count(run) == 5 and set(grown) == set(once)
+    assert all(torch.equal(grown[k], once[k]) for k in once)
+    assert (tmp_path / "stage2.log").read_text().count("precomputed") == 3   # 2, then 4 and 5
 
 
 def test_answers_are_the_only_targets_and_decode_exactly():

@@ -27,6 +27,7 @@ from omg_llava.config import get_config
 from omg_llava.prior import prior_grid
 from train.data import ENDLESS, KINDS, scene_batches
 from train.losses import match, ownership_loss
+from train.cache import load_cache
 from train.precompute import FEATURES, decode_cached, load_segmenter, stage2_scenes
 from train.runs import Log, StepBudget, add_run_options, cosine_lr, load, save
 from train.stage1 import PROMPTS_PER_IMAGE, segmenter_losses, training_scenes
@@ -42,7 +43,7 @@ class CachedScenes(Dataset):
     index into the cache."""
 
     def __init__(self, cfg, scenes, first):
-        self.tensors, self.scenes, self.first = stage2_scenes(cfg, scenes), scenes, first
+        self.tensors, self.scenes, self.first = stage2_scenes(cfg, 0, scenes), scenes, first
 
     def __len__(self):
         return ENDLESS
@@ -58,8 +59,7 @@ class CachedScenes(Dataset):
 
 def cached_batches(cfg, run, batch, workers, device, first):
     """Endless batches of random stage-2 cache scenes, each with its cached pixel-decoder outputs."""
-    cache = load(os.path.join(run, "stage2_cache.pt"))
-    cache = {k: cache[k] for k in FEATURES}
+    cache = load_cache(run, FEATURES)
     scenes = CachedScenes(cfg, len(cache["mask_features"]), first)
     for data in DataLoader(scenes, batch_size=batch, num_workers=workers):
         s = data.pop("scene")

@@ -2,11 +2,12 @@
 
 Per scene: the vision graph's outputs (mask features, memories and mask logits in float16 to save memory), the
 prompt queries (q_final, q_pos) of a point, a box and a mask prompt on every object, and for every object the
-panoptic query whose mask overlaps it best (the target of the [SEG] query regression). Each is one tensor with
-the scene first; objects are padded to MAX_OBJECTS.
+panoptic query whose mask overlaps it best (the target of the [SEG] query regression). Each is one array with
+the scene first (train.cache keeps them on disk); objects are padded to MAX_OBJECTS.
 
-After a decoder-only fine-tune (train.ownership --cached), --refresh recomputes everything the decoder makes from
-the cached backbone and pixel-decoder outputs, which stand.
+A run grows the cache to --scenes, appending every CHUNK scenes: a killed run resumes, and a larger --scenes adds
+new scenes to the ones there. After a decoder-only fine-tune (train.ownership --cached), --refresh recomputes
+everything the decoder makes from the cached backbone and pixel-decoder outputs, which stand.
 
     python3 -m train.precompute --run runs/nano --scenes 600 [--device cuda --batch 64 --workers 12]
     python3 -m train.precompute --run runs/nano --refresh --batch 16
@@ -20,22 +21,24 @@ import torch
 from omg_llava.config import get_config
 from omg_llava.segmenter import OmgSeg
 from scenes import make_scene
+from train.cache import append_cache, load_cache, scene_count
 from train.data import KINDS, MAX_OBJECTS, SceneTensors, every_prompt, scene_batches
-from train.runs import Log, load, save
+from train.runs import Log, load
 
 STAGE2_SEED = 2_000_000   # stage-2 scenes are neither stage-1 nor evaluation scenes
 HALF = ("mask_features", "mem0", "mem1", "mem2", "mask_logits")
 FULL = ("clip_feature", "query_feat", "query_pos", "class_logits")
 FEATURES = ("mask_features", "mem0", "mem1", "mem2", "clip_feature")   # the backbone's and pixel decoder's
+CHUNK = 500
 
 
 def stage2_scene(index, cfg):
     return make_scene(STAGE2_SEED + index, max_side=cfg.image_size)
 
 
-def stage2_scenes(cfg, scenes):
-    """Stage-2 scenes 0..scenes-1 with a point, a box and a mask prompt on every object."""
-    return SceneTensors(cfg, lambda index, rng: stage2_scene(index, cfg), every_prompt, 0, scenes)
+def stage2_scenes(cfg, first, stop):
+    """Stage-2 scenes first..stop-1 with a point, a box and a mask prompt on every object."""
+    return SceneTensors(cfg, lambda index, rng: stage2_scene(index, cfg), every_prompt, first, stop - first)
 
 
 def load_segmenter(run, cfg):
@@ -70,29 +73,30 @@ def batch_records(model, out, data):
                           best_query=(inter / union.clamp(min=1)).argmax(1))
 
 
+@torch.no_grad()
 def precompute(cfg, run, scenes, batch=1, device="cpu", workers=0):
-    """Cache the frozen segmenter's outputs for `scenes` stage-2 scenes in run/stage2_cache.pt."""
+    """Grow run's stage-2 cache with the frozen segmenter's outputs to `scenes` scenes."""
     log = Log(os.path.join(run, "stage2.log"))
     model = load_segmenter(run, cfg).to(device)
-    cache, done, t0 = {}, 0, time.time()
-    for data in scene_batches(stage2_scenes(cfg, scenes), batch, workers, device):
-        for k, v in batch_records(model, model(data["pixel"]), data).items():
-            cache.setdefault(k, torch.empty((scenes,) + v.shape[1:], dtype=v.dtype))[done:done + len(v)] = v.cpu()
-        before, done = done, done + len(data["pixel"])
-        if done // 500 > before // 500 or done == scenes:
+    have, chunk, t0 = scene_count(run), [], time.time()
+    for data in scene_batches(stage2_scenes(cfg, have, scenes), batch, workers, device):
+        chunk.append({k: v.cpu() for k, v in batch_records(model, model(data["pixel"]), data).items()})
+        done = have + sum(len(c["best_query"]) for c in chunk)
+        if done - have >= CHUNK or done == scenes:
+            append_cache(run, cfg.name, {k: torch.cat([c[k] for c in chunk]) for k in chunk[0]})
             log(f"precomputed {done}/{scenes} scenes ({time.time() - t0:.0f}s)")
-    save(os.path.join(run, "stage2_cache.pt"), **cache, config=cfg.name)
+            have, chunk = done, []
 
 
 @torch.no_grad()
 def refresh(cfg, run, batch=16, device="cpu", workers=0):
-    """Recompute the decoder's records of run/stage2_cache.pt with run/stage1.pt's decoder, in place."""
+    """Recompute the decoder's records of run's stage-2 cache with run/stage1.pt's decoder, in place (rerun one
+    that was killed: scenes it did not reach still hold the old decoder's records)."""
     log = Log(os.path.join(run, "stage2.log"))
-    path = os.path.join(run, "stage2_cache.pt")
     model = load_segmenter(run, cfg).to(device)
-    cache = load(path)
+    cache = load_cache(run, writable=True)
     scenes, done, t0 = len(cache["mask_features"]), 0, time.time()
-    for data in scene_batches(stage2_scenes(cfg, scenes), batch, workers, device):
+    for data in scene_batches(stage2_scenes(cfg, 0, scenes), batch, workers, device):
         rows = slice(done, done + len(data["pixel"]))
         out = decode_cached(model, {k: cache[k][rows].to(device).float() for k in FEATURES})
         for k, v in batch_records(model, out, data).items():
@@ -101,7 +105,6 @@ def refresh(cfg, run, batch=16, device="cpu", workers=0):
         before, done = done, rows.stop
         if done // 500 > before // 500 or done == scenes:
             log(f"refreshed {done}/{scenes} scenes ({time.time() - t0:.0f}s)")
-    save(path, **cache)
 
 
 def main(argv=None):

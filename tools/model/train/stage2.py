@@ -31,6 +31,7 @@ from omg_llava.model import has_llm_decoder
 from omg_llava.prior import Projector, TextToVision, perception_prior
 from omg_llava.tokenizer import MARK, REGION, SEG
 from scenes.texts import random_sample
+from train.cache import load_cache
 from train.data import ENDLESS, KINDS, target_masks
 from train.losses import mask_loss
 from train.precompute import load_segmenter, stage2_scene
@@ -168,7 +169,7 @@ def train(cfg, tok, run, steps, batch=8, lr=1e-3, warmup=50, save_every=50, resu
     segmenter = load_segmenter(run, cfg).to(device)
     for p in segmenter.parameters():
         p.requires_grad_(False)
-    cache = {k: v.to(device) for k, v in load(os.path.join(run, "stage2_cache.pt")).items() if torch.is_tensor(v)}
+    cache = {k: v.to(device) for k, v in load_cache(run).items()}
     scenes = len(cache["query_feat"])
     torch.manual_seed(0)
     state = load(ckpt_path) if resume else None
