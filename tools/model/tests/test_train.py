@@ -87,6 +87,7 @@ def test_a_cache_grown_in_two_runs_equals_one_made_at_once(tmp_path, monkeypatch
     with open(tmp_path / cache.FOLDER / "query_feat", "ab") as f:
         f.write(b"left by a run killed midway")
     precompute.precompute(CFG, run, scenes=5, batch=2)
+    precompute.precompute(CFG, run, scenes=4, batch=2)   # fewer than it holds: nothing to do
     grown = load_cache(run)
     assert cache.scene_count(run) == 5 and set(grown) == set(once)
     assert all(torch.equal(grown[k], once[k]) for k in once)

@@ -25,9 +25,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from omg_llava.config import get_config
 from omg_llava.prior import prior_grid
+from train.cache import load_cache
 from train.data import ENDLESS, KINDS, scene_batches
 from train.losses import match, ownership_loss
-from train.cache import load_cache
 from train.precompute import FEATURES, decode_cached, load_segmenter, stage2_scenes
 from train.runs import Log, StepBudget, add_run_options, cosine_lr, load, save
 from train.stage1 import PROMPTS_PER_IMAGE, segmenter_losses, training_scenes

@@ -79,6 +79,9 @@ def precompute(cfg, run, scenes, batch=1, device="cpu", workers=0):
     log = Log(os.path.join(run, "stage2.log"))
     model = load_segmenter(run, cfg).to(device)
     have, chunk, t0 = scene_count(run), [], time.time()
+    if have >= scenes:
+        log(f"the cache already holds {have} scenes")
+        return
     for data in scene_batches(stage2_scenes(cfg, have, scenes), batch, workers, device):
         chunk.append({k: v.cpu() for k, v in batch_records(model, model(data["pixel"]), data).items()})
         done = have + sum(len(c["best_query"]) for c in chunk)
