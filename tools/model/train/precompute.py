@@ -82,9 +82,10 @@ def precompute(cfg, run, scenes, batch=1, device="cpu", workers=0):
     if have >= scenes:
         log(f"the cache already holds {have} scenes")
         return
+    done = have
     for data in scene_batches(stage2_scenes(cfg, have, scenes), batch, workers, device):
         chunk.append({k: v.cpu() for k, v in batch_records(model, model(data["pixel"]), data).items()})
-        done = have + sum(len(c["best_query"]) for c in chunk)
+        done += len(data["pixel"])
         if done - have >= CHUNK or done == scenes:
             append_cache(run, cfg.name, {k: torch.cat([c[k] for c in chunk]) for k in chunk[0]})
             log(f"precomputed {done}/{scenes} scenes ({time.time() - t0:.0f}s)")
