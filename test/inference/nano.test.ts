@@ -4,8 +4,8 @@
 // Where the committed nano model does not reach the model-tooling issue's bars yet (BARS, printed beside each
 // measure), the assertions are floors a little under what it measures today, so a regression in the TypeScript path
 // or a worse bundle fails here. Raise them with every better bundle; the aim is the bars.
-const BARS = { referMiou: 0.85, gcgMiou: 0.8, count: 0.95, colourShape: 0.95, regionCaptions: 0.9, everythingRecall: 0.9 };
-const FLOORS = { referMiou: 0.88, gcgMiou: 0.88, count: 0.9, colourShape: 0.97, regionCaptions: 0.9, everythingRecall: 0.89 };
+const BARS = { referMiou: 0.85, gcgMiou: 0.8, count: 0.95, countMany: 0.95, colourShape: 0.95, regionCaptions: 0.9, everythingRecall: 0.9 };
+const FLOORS = { referMiou: 0.88, gcgMiou: 0.88, count: 0.9, countMany: 0.5, colourShape: 0.97, regionCaptions: 0.9, everythingRecall: 0.89 };
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,7 +27,7 @@ interface Region {
 }
 interface Scene {
   image: string; width: number; height: number; objects: SceneObject[];
-  questions: { task: 'count' | 'colour' | 'shape'; question: string; answer: string }[]; region: Region;
+  questions: { task: 'count' | 'count_many' | 'colour' | 'shape'; question: string; answer: string }[]; region: Region;
 }
 const { scenes } = JSON.parse(readFileSync(`${SCENES}scenes.json`, 'utf8')) as { scenes: Scene[] };
 
@@ -94,13 +94,14 @@ describe.skipIf(!existsSync(`${NANO}manifest.json`))('nano bundle end to end (he
   }, 300_000);
 
   it('answers count, colour and shape questions exactly (accuracy above the floor; bar 0.95)', async () => {
-    const score = { count: { right: 0, total: 0 }, colourShape: { right: 0, total: 0 } };
+    // count_many: every count of two or more a scene offers, which the one drawn count question rarely asks
+    const score = { count: { right: 0, total: 0 }, countMany: { right: 0, total: 0 }, colourShape: { right: 0, total: 0 } };
     for (const scene of scenes) {
       for (const { task, question, answer } of scene.questions) {
         const chat = await model.conversation(read(scene.image));
         const got = await chat.ask(question, { generation: { maxNewTokens: 24 } });
         chat.close();
-        const s = score[task === 'count' ? 'count' : 'colourShape'];
+        const s = score[task === 'count' ? 'count' : task === 'count_many' ? 'countMany' : 'colourShape'];
         s.total++;
         if (got.text.trim() === answer) s.right++;
       }

@@ -130,17 +130,33 @@ def gcg(scene, rng, question=None):
     return Sample("gcg", [(question or pick(rng, GCG_QUESTIONS), answer)], seg_objects=order)
 
 
+def count_turn(scene, attribute=None, value=None):
+    """(question, answer) counting all shapes, or the objects whose `attribute` ("shape" or "colour") is `value`."""
+    if attribute is None:
+        return "How many shapes are there in this image?", there_are(len(scene.objects), "shape") + "."
+    n = sum(getattr(o, attribute) == value for o in scene.objects)
+    if attribute == "shape":
+        return f"How many {value}s are there?", there_are(n, value) + "."
+    return f"How many {value} shapes are there?", there_are(n, f"{value} shape") + "."
+
+
+def count_many_turns(scene):
+    """Every count of two or more the scene offers (all shapes, each repeated shape and colour), for evaluation:
+    count() draws from six colours, so most of its answers are none or one."""
+    turns = [count_turn(scene)] if len(scene.objects) > 1 else []
+    for attribute in ("shape", "colour"):
+        values = [getattr(o, attribute) for o in scene.objects]
+        turns += [count_turn(scene, attribute, v) for v in sorted(set(values)) if values.count(v) > 1]
+    return turns
+
+
 def count(scene, rng):
+    """A count of all shapes, of one shape or of one colour (of six, so most answers are none or one)."""
     kind = rng.integers(3)
     if kind == 0:
-        n, word, q = len(scene.objects), "shape", "How many shapes are there in this image?"
-    elif kind == 1:
-        shape = SHAPES[rng.integers(len(SHAPES))]
-        n, word, q = sum(o.shape == shape for o in scene.objects), shape, f"How many {shape}s are there?"
-    else:
-        colour = COLOURS[rng.integers(len(COLOURS))]
-        n, word, q = sum(o.colour == colour for o in scene.objects), f"{colour} shape", f"How many {colour} shapes are there?"
-    return Sample("count", [(q, there_are(n, word) + ".")])
+        return Sample("count", [count_turn(scene)])
+    attribute, names = ("shape", SHAPES) if kind == 1 else ("colour", COLOURS)
+    return Sample("count", [count_turn(scene, attribute, names[rng.integers(len(names))])])
 
 
 def colour_question(scene, rng):

@@ -6,8 +6,8 @@ import numpy as np
 from omg_llava.config import SCENE_CLASSES
 from scenes import make_scene
 from scenes.generate import RGB
-from scenes.texts import (GCG_QUESTIONS, REGION_SEG_ANSWER, SEG_QUESTIONS, TASKS, caption_text, gcg, multi_turn,
-                          refer, referring_name, region, tokenizer_corpus)
+from scenes.texts import (GCG_QUESTIONS, REGION_SEG_ANSWER, SEG_QUESTIONS, TASKS, caption_text, count_many_turns, gcg,
+                          multi_turn, refer, referring_name, region, tokenizer_corpus)
 
 SEEDS = range(12)
 
@@ -62,6 +62,23 @@ def test_ambiguous_targets_are_disambiguated_or_skipped():
         names = [referring_name(scene, i) for i in range(len(scene.objects))]
         given = [n for n in names if n is not None]
         assert len(given) == len(set(given))
+
+
+def test_counts_of_many_ask_every_count_of_two_or_more():
+    for seed in range(60):
+        scene = make_scene(seed, max_side=64)
+        asked = dict(count_many_turns(scene))
+        n = len(scene.objects)
+        assert ("How many shapes are there in this image?" in asked) == (n > 1)
+        shapes, colours = [o.shape for o in scene.objects], [o.colour for o in scene.objects]
+        for o in scene.objects:
+            assert (f"How many {o.shape}s are there?" in asked) == (shapes.count(o.shape) > 1)
+            assert (f"How many {o.colour} shapes are there?" in asked) == (colours.count(o.colour) > 1)
+        words = {2: "two", 3: "three", 4: "four"}
+        for question, answer in asked.items():
+            assert any(f"There are {w} " in answer for w in words.values()), answer
+        if n > 1:
+            assert asked["How many shapes are there in this image?"] == f"There are {words[n]} shapes."
 
 
 def test_region_prompts_mark_their_object():

@@ -96,6 +96,7 @@ Licence: Apache-2.0 (weights and tokenizer trained here from generated data).
 """
 
 BARS = {"refer_seg_miou": ("referring segmentation mIoU", 0.85), "count_acc": ("count accuracy", 0.95),
+        "count_many_acc": ("count accuracy where the answer is two or more", 0.95),
         "colour_shape_acc": ("colour / shape accuracy", 0.95), "gcg_all_named": ("GCG: every shape named once", None),
         "gcg_phrase_miou": ("GCG phrase-mask mIoU", 0.80), "region_caption_acc": ("region caption accuracy", 0.90),
         "region_colour_acc": ("region caption names the right colour", None),

@@ -3,6 +3,7 @@
 Evaluation scenes use seeds below TRAIN_SEED (never trained on). Metrics, matching issue 3's bars:
   refer_seg_miou        "Please segment the {x} in this image." on unambiguous targets; IoU of the first [SEG] mask
   count_acc, colour_shape_acc   exact answers to count / colour / shape questions
+  count_many_acc        exact answers to every count of two or more a scene offers (count_acc rarely asks them)
   gcg_all_named         every shape named exactly once; gcg_phrase_miou: IoU of each phrase's mask with its object
   region_caption_acc    "Region1 is a {name}." from a point, box and mask prompt (region_colour_acc: colour right)
   everything_recall     objects found by some panoptic mask at IoU >= 0.5 (foreground score > 0.5)
@@ -19,8 +20,8 @@ import torch
 from export.bundle import TEMPLATE, build_model, load_tokenizer
 from omg_llava.pipeline import Conversation
 from scenes import make_scene
-from scenes.texts import (GCG_QUESTIONS, REFER_EVAL_QUESTION, REGION_QUESTIONS, colour_question, count, referring_name,
-                          interior_point, shape_question)
+from scenes.texts import (GCG_QUESTIONS, REFER_EVAL_QUESTION, REGION_QUESTIONS, colour_question, count, count_many_turns,
+                          referring_name, interior_point, shape_question)
 
 EVERYTHING_SCORE = 0.5
 
@@ -50,6 +51,12 @@ def eval_questions(model, tok, scene, rng, out):
             question, answer = sample.turns[0]
             got = chat(model, tok, scene).ask(question, max_new_tokens=24).text
             out[key].append(got.replace("<|im_end|>", "").strip() == answer)
+
+
+def eval_count_many(model, tok, scene, rng, out):
+    for question, answer in count_many_turns(scene):
+        got = chat(model, tok, scene).ask(question, max_new_tokens=24).text
+        out["count_many"].append(got.replace("<|im_end|>", "").strip() == answer)
 
 
 def eval_gcg(model, tok, scene, rng, out):
@@ -92,14 +99,15 @@ def eval_everything(model, tok, scene, rng, out):
 
 
 def evaluate(model, tok, scenes, seed=0):
-    out = {k: [] for k in ("refer", "count", "colour_shape", "gcg_named", "gcg_iou", "region", "region_colour",
-                                "everything")}
+    out = {k: [] for k in ("refer", "count", "count_many", "colour_shape", "gcg_named", "gcg_iou", "region",
+                           "region_colour", "everything")}
     for s in range(scenes):
         scene, rng = make_scene(seed + s), np.random.default_rng(seed + s)
-        for fn in (eval_refer, eval_questions, eval_gcg, eval_region, eval_everything):
+        for fn in (eval_refer, eval_questions, eval_gcg, eval_region, eval_everything, eval_count_many):
             fn(model, tok, scene, rng, out)
     mean = lambda xs: round(float(np.mean(xs)), 4) if xs else None
     return {"refer_seg_miou": mean(out["refer"]), "count_acc": mean(out["count"]),
+            "count_many_acc": mean(out["count_many"]),
             "colour_shape_acc": mean(out["colour_shape"]), "gcg_all_named": mean(out["gcg_named"]),
             "gcg_phrase_miou": mean(out["gcg_iou"]), "region_caption_acc": mean(out["region"]),
             "region_colour_acc": mean(out["region_colour"]),
