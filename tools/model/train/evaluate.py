@@ -20,8 +20,8 @@ import torch
 from export.bundle import TEMPLATE, build_model, load_tokenizer
 from omg_llava.pipeline import Conversation
 from scenes import make_scene
-from scenes.texts import (GCG_QUESTIONS, REFER_EVAL_QUESTION, REGION_QUESTIONS, colour_question, count, count_many_turns,
-                          referring_name, interior_point, shape_question)
+from scenes.texts import (GCG_QUESTIONS, REFER_EVAL_QUESTION, REGION_QUESTIONS, colour_question, count,
+                          count_many_turns, referring_name, interior_point, shape_question)
 
 EVERYTHING_SCORE = 0.5
 
@@ -44,19 +44,20 @@ def eval_refer(model, tok, scene, rng, out):
         out["refer"].append(iou(turn.masks[0], scene.masks[i]) if len(turn.masks) else 0.0)
 
 
+def answers_exactly(model, tok, scene, question, answer):
+    got = chat(model, tok, scene).ask(question, max_new_tokens=24).text
+    return got.replace("<|im_end|>", "").strip() == answer
+
+
 def eval_questions(model, tok, scene, rng, out):
     for key, task in (("count", count), ("colour_shape", colour_question), ("colour_shape", shape_question)):
         sample = task(scene, rng)
         if sample is not None:
-            question, answer = sample.turns[0]
-            got = chat(model, tok, scene).ask(question, max_new_tokens=24).text
-            out[key].append(got.replace("<|im_end|>", "").strip() == answer)
+            out[key].append(answers_exactly(model, tok, scene, *sample.turns[0]))
 
 
 def eval_count_many(model, tok, scene, rng, out):
-    for question, answer in count_many_turns(scene):
-        got = chat(model, tok, scene).ask(question, max_new_tokens=24).text
-        out["count_many"].append(got.replace("<|im_end|>", "").strip() == answer)
+    out["count_many"] += [answers_exactly(model, tok, scene, q, a) for q, a in count_many_turns(scene)]
 
 
 def eval_gcg(model, tok, scene, rng, out):
