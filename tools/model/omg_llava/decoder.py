@@ -88,8 +88,6 @@ class PanopticHead(nn.Module):
         self.logit_scale = cfg.logit_scale
         emb = torch.randn(cfg.num_classes, cfg.class_synonyms, cfg.clip_dim, generator=torch.Generator().manual_seed(0))
         self.register_buffer("cls_embed", F.normalize(emb, dim=-1), persistent=False)  # [K-1,P_syn,clip_dim]
-        for level, (h, w) in enumerate(self.sizes):
-            self.register_buffer(f"key_pos{level}", sine_3d(h, w, C), persistent=False)  # [HW,C]
 
     def set_class_embeddings(self, emb):
         """emb [K-1, P_syn, clip_dim]: unit-norm text embeddings of the real classes (background is implicit)."""
@@ -123,6 +121,8 @@ class PanopticHead(nn.Module):
         decoder = self.transformer_decoder_llm if use_llm else self.transformer_decoder
         mask_embed = self.mask_embed_llm if use_llm else self.mask_embed
         memories = [m.flatten(2).transpose(1, 2) + self.level_embed.weight[i] for i, m in enumerate(mems)]  # [B or 1,HW,C]
+        # from the traced shapes, so that exported graphs compute the encodings rather than store them
+        key_pos = [sine_3d(*m.shape[-2:], self.level_embed.embedding_dim) for m in mems]  # [HW,C]
 
         def head(q):
             z, mask_logits = self.predict(q, mask_features, mask_embed, decoder.post_norm)
@@ -133,7 +133,7 @@ class PanopticHead(nn.Module):
             level = i % 3
             mask = self.attention_mask(predictions[-1][1], level, block)
             memory = memories[level].expand(q.shape[0], -1, -1)
-            q = layer(q, qpos, memory, getattr(self, f"key_pos{level}"), mask)
+            q = layer(q, qpos, memory, key_pos[level], mask)
             predictions.append(head(q))
         return q, predictions
 

@@ -115,17 +115,17 @@ class PixelDecoder(nn.Module):
         self.lateral_convs = nn.ModuleList([ConvGN(dims[0], C, 1, g, bias=False)])
         self.output_convs = nn.ModuleList([ConvGN(C, C, 3, g, bias=False, relu=True)])
         self.mask_feature = nn.Conv2d(C, C, 1)
-        pos = torch.cat([sine_2d(h, w, C) for h, w in self.sizes])  # [T,C]
-        self.register_buffer("pos", pos, persistent=False)
         self.register_buffer("ref", reference_points(self.sizes), persistent=False)
 
     def forward(self, feats):
         C = self.mask_feature.out_channels
-        tokens, level_pos = [], []
-        for i, (h, w) in enumerate(self.sizes):
-            tokens.append(self.input_convs[i](feats[3 - i]).flatten(2).transpose(1, 2))  # [B,h*w,C]
-            level_pos.append(self.level_encoding.weight[i].expand(h * w, C))
-        pos = self.pos + torch.cat(level_pos)
+        tokens, pos = [], []
+        for i in range(3):
+            x = self.input_convs[i](feats[3 - i])
+            tokens.append(x.flatten(2).transpose(1, 2))  # [B,h*w,C]
+            # from the traced shape, so that the exported graph computes the encoding rather than storing it
+            pos.append(sine_2d(*x.shape[-2:], C) + self.level_encoding.weight[i])
+        pos = torch.cat(pos)  # [T,C]
         x = self.encoder(torch.cat(tokens, 1), pos, self.ref, self.sizes)  # [B,T,C]
         mems, start = [], 0
         for h, w in self.sizes:

@@ -31,7 +31,7 @@ def sine_2d(h, w, channels):
 
 def sine_3d(h, w, channels):
     """Decoder key encoding (one frame) -> [h*w, channels]: sine_2d plus the constant frame term pz."""
-    ze = torch.tensor(1 / (1 + EPS) * SCALE)
+    ze = torch.full((), 1 / (1 + EPS) * SCALE)
     pz = _sine(ze, channels)  # [channels]: the frame axis uses 2*num_feats frequencies
     return sine_2d(h, w, channels) + pz
 
