@@ -160,8 +160,8 @@ def _has_subgraphs(graph):
 
 
 def _share_equal_constants(graph):
-    """Keep one Constant node per distinct value: tracing folds each decoder layer's use of a level's positional
-    encoding into a constant of its own, which at 512 px made up a sixth of the nano bundle."""
+    """Keep one Constant node per distinct value: tracing folds each use of a constant (the pixel decoder's
+    reference points in every encoder layer, say) into a copy of its own."""
     if _has_subgraphs(graph):
         return  # values may be captured by subgraphs
     keep = {v.name for v in graph.output}
