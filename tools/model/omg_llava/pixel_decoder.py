@@ -121,10 +121,10 @@ class PixelDecoder(nn.Module):
         C = self.mask_feature.out_channels
         tokens, pos = [], []
         for i in range(3):
-            x = self.input_convs[i](feats[3 - i])
-            tokens.append(x.flatten(2).transpose(1, 2))  # [B,h*w,C]
+            level = self.input_convs[i](feats[3 - i])  # [B,C,h,w]
+            tokens.append(level.flatten(2).transpose(1, 2))  # [B,h*w,C]
             # from the traced shape, so that the exported graph computes the encoding rather than storing it
-            pos.append(sine_2d(*x.shape[-2:], C) + self.level_encoding.weight[i])
+            pos.append(sine_2d(*level.shape[-2:], C) + self.level_encoding.weight[i])
         pos = torch.cat(pos)  # [T,C]
         x = self.encoder(torch.cat(tokens, 1), pos, self.ref, self.sizes)  # [B,T,C]
         mems, start = [], 0
