@@ -96,12 +96,13 @@ describe.skipIf(!existsSync(`${NANO}manifest.json`))('nano bundle end to end (he
   it('answers count, colour and shape questions exactly (accuracy above the floor; bar 0.95)', async () => {
     // count_many: every count of two or more a scene offers, which the one drawn count question rarely asks
     const score = { count: { right: 0, total: 0 }, countMany: { right: 0, total: 0 }, colourShape: { right: 0, total: 0 } };
+    const measure = { count: 'count', count_many: 'countMany', colour: 'colourShape', shape: 'colourShape' } as const;
     for (const scene of scenes) {
       for (const { task, question, answer } of scene.questions) {
         const chat = await model.conversation(read(scene.image));
         const got = await chat.ask(question, { generation: { maxNewTokens: 24 } });
         chat.close();
-        const s = score[task === 'count' ? 'count' : task === 'count_many' ? 'countMany' : 'colourShape'];
+        const s = score[measure[task]];
         s.total++;
         if (got.text.trim() === answer) s.right++;
       }
