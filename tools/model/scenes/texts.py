@@ -159,6 +159,18 @@ def count(scene, rng):
     return Sample("count", [count_turn(scene, attribute, names[rng.integers(len(names))])])
 
 
+def balanced_count(scene, rng):
+    """A count whose answer is drawn evenly from the numbers the scene offers (none, one, two...): trained on count()
+    alone, whose answers are mostly none or one, the model answered "one" for most pairs."""
+    by_number = {}
+    for question in [()] + [("shape", s) for s in SHAPES] + [("colour", c) for c in COLOURS]:
+        n = sum(not question or getattr(o, question[0]) == question[1] for o in scene.objects)
+        by_number.setdefault(n, []).append(question)
+    numbers = sorted(by_number)
+    questions = by_number[numbers[rng.integers(len(numbers))]]
+    return Sample("balanced_count", [count_turn(scene, *questions[rng.integers(len(questions))])])
+
+
 def colour_question(scene, rng):
     """Colour of the only object of some shape; None when every shape is repeated."""
     shapes = [o.shape for o in scene.objects]
@@ -251,8 +263,8 @@ def region(scene, rng, kind=None, i=None, follow_up=None):
     return Sample("region", turns, [prompt], seg)
 
 
-TASKS = {"caption": caption, "gcg": gcg, "count": count, "colour": colour_question, "shape": shape_question,
-         "relation": relation, "refer": refer, "region": region}
+TASKS = {"caption": caption, "gcg": gcg, "count": count, "balanced_count": balanced_count, "colour": colour_question,
+         "shape": shape_question, "relation": relation, "refer": refer, "region": region}
 
 
 def multi_turn(scene, rng, turns=3):
