@@ -181,7 +181,8 @@ def test_a_seg_decoder_copy_starts_as_the_frozen_decoder_trains_alone_and_comes_
     assert len(pairs) == len([k for k in copied if k.startswith((head + "transformer_decoder.", head + "mask_embed."))])
     assert all(torch.equal(copied[k], copied[frozen]) for k, frozen in pairs)
 
-    stage2.train(CFG, TOK, run, steps=6, batch=2, lr=1e-3, warmup=1, save_every=1, resume=True)  # kept; 12 conversations hold a [SEG]
+    # the copy is kept (six steps: twelve conversations, enough to hold a [SEG] that trains it)
+    stage2.train(CFG, TOK, run, steps=6, batch=2, lr=1e-3, warmup=1, save_every=1, resume=True)
     trained = assemble.assemble(run, CFG)
     assert all(torch.equal(trained[frozen], copied[frozen]) for _, frozen in pairs)
     assert any(not torch.equal(trained[k], copied[k]) for k, _ in pairs)
