@@ -130,11 +130,19 @@ def gcg(scene, rng, question=None):
     return Sample("gcg", [(question or pick(rng, GCG_QUESTIONS), answer)], seg_objects=order)
 
 
+# The (attribute, value) of every count question a scene can be asked; () counts all shapes.
+COUNT_QUESTIONS = ((),) + tuple(("shape", s) for s in SHAPES) + tuple(("colour", c) for c in COLOURS)
+
+
+def count_of(scene, attribute=None, value=None):
+    return len(scene.objects) if attribute is None else sum(getattr(o, attribute) == value for o in scene.objects)
+
+
 def count_turn(scene, attribute=None, value=None):
     """(question, answer) counting all shapes, or the objects whose `attribute` ("shape" or "colour") is `value`."""
+    n = count_of(scene, attribute, value)
     if attribute is None:
-        return "How many shapes are there in this image?", there_are(len(scene.objects), "shape") + "."
-    n = sum(getattr(o, attribute) == value for o in scene.objects)
+        return "How many shapes are there in this image?", there_are(n, "shape") + "."
     if attribute == "shape":
         return f"How many {value}s are there?", there_are(n, value) + "."
     return f"How many {value} shapes are there?", there_are(n, f"{value} shape") + "."
@@ -163,9 +171,8 @@ def balanced_count(scene, rng):
     """A count whose answer is drawn evenly from the numbers the scene offers (none, one, two...): trained on count()
     alone, whose answers are mostly none or one, the model answered "one" for most pairs."""
     by_number = {}
-    for question in [()] + [("shape", s) for s in SHAPES] + [("colour", c) for c in COLOURS]:
-        n = sum(not question or getattr(o, question[0]) == question[1] for o in scene.objects)
-        by_number.setdefault(n, []).append(question)
+    for question in COUNT_QUESTIONS:
+        by_number.setdefault(count_of(scene, *question), []).append(question)
     numbers = sorted(by_number)
     questions = by_number[numbers[rng.integers(len(numbers))]]
     return Sample("balanced_count", [count_turn(scene, *questions[rng.integers(len(questions))])])
