@@ -10,7 +10,7 @@ from omg_llava.config import LlmConfig, get_config
 from omg_llava.model import OmgLlava
 from scenes import make_scene
 from scenes.texts import gcg, region
-from train import assemble, cache, classes, from_bundle, ownership, precompute, runs, stage1, stage2
+from train import assemble, cache, classes, data, from_bundle, ownership, precompute, runs, stage1, stage2
 from train.cache import load_cache
 from train.losses import cell_owners, match, ownership_loss
 from train.runs import SKIP_STEPS, TIMING_STEPS, StepBudget
@@ -47,8 +47,16 @@ def test_ownership_trains_the_backbone_only_when_whole(tmp_path):
     before = backbone()
     ownership.train(CFG, run, steps=1, batch=2, warmup=1)
     assert torch.equal(backbone(), before)
-    ownership.train(CFG, run, steps=1, batch=2, warmup=1, whole=True)
+    ownership.train(CFG, run, steps=1, batch=2, warmup=1, whole=True, twins=0.5)
     assert not torch.equal(backbone(), before)
+
+
+def test_twin_sampling_draws_scenes_with_two_shapes_of_one_colour_and_keeps_those_that_have_them():
+    plain = [data.train_scene(i, CFG, np.random.default_rng(i)) for i in range(12)]
+    twins = [data.train_scene(i, CFG, np.random.default_rng(i), twins=1.0) for i in range(12)]
+    assert all(data.has_twins(s) for s in twins) and not all(data.has_twins(s) for s in plain)
+    kept = [(p, t) for p, t in zip(plain, twins) if data.has_twins(p)]
+    assert kept and all(np.array_equal(np.asarray(p.image), np.asarray(t.image)) for p, t in kept)
 
 
 def test_a_cached_ownership_run_moves_the_decoder_alone_and_a_refresh_equals_a_new_precompute(tmp_path):

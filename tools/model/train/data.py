@@ -33,10 +33,22 @@ def target_masks(masks, size):
     return F.adaptive_avg_pool2d(pad_masks(masks)[:, None], size)[:, 0]
 
 
-def train_scene(index, cfg, rng):
-    """Training scene `index`, rendered at a side between S_in and 2 S_in so resizing is seen too."""
+def has_twins(scene):
+    """Two shapes of one colour: the scenes whose shapes the segmenter's queries merge, as they group pixels by colour."""
+    colours = [o.colour for o in scene.objects]
+    return len(set(colours)) < len(colours)
+
+
+def train_scene(index, cfg, rng, twins=0.0):
+    """Training scene `index`, rendered at a side between S_in and 2 S_in so resizing is seen too; with probability
+    `twins`, the first of its alternates (seeds ENDLESS apart, so no other index draws them) that has twins."""
     side = int(cfg.image_size * (1 if rng.random() < 0.5 else rng.uniform(1.0, 2.0)))
-    return make_scene(TRAIN_SEED + index, max_side=side)
+    scene, seed = make_scene(TRAIN_SEED + index, max_side=side), TRAIN_SEED + index
+    if twins and rng.random() < twins:
+        while not has_twins(scene):
+            seed += ENDLESS
+            scene = make_scene(seed, max_side=side)
+    return scene
 
 
 def random_prompts(scene, rng, count):

@@ -7,12 +7,13 @@ counts. Here the decoder, its heads and the prompt path keep stage 1's set and p
 `losses.ownership_loss` on the final stage. Logged: the share of objects whose matched query owns a cell, and of
 images whose valid queries are exactly their objects.
 
-With --whole, the backbone and pixel decoder train too (used to adapt a segmenter to a new input size). With
+With --whole, the backbone and pixel decoder train too (used to adapt a segmenter to a new input size, or to teach
+it to part same-coloured shapes: --twins 0.5 draws half the scenes among those with two shapes of one colour). With
 --cached, the decoder trains over the stage-2 cache's pixel-decoder outputs (train.precompute) instead of fresh
 scenes through the frozen backbone (at 512 px on two cores, 2.2 s a step of 8 against 8.5 s with --whole); then
 `train.precompute --refresh` brings the cache's decoder records up to date.
 
-    python3 -m train.ownership --run runs/nano --batch 8 --minutes 20 [--whole | --cached] [--resume]
+    python3 -m train.ownership --run runs/nano --batch 8 --minutes 20 [--whole [--twins 0.5] | --cached] [--resume]
         [--device cuda --workers 14]
 """
 import argparse
@@ -93,7 +94,7 @@ def batch_loss(model, data, G):
 
 
 def train(cfg, run, steps, batch=8, lr=3e-4, warmup=20, save_every=25, resume=False, device="cpu", workers=0,
-          minutes=None, whole=False, cached=False):
+          minutes=None, whole=False, cached=False, twins=0.0):
     """Fine-tune the decoder (with `whole`, the whole segmenter; with `cached`, over the stage-2 cache) of
     run/stage1.pt in place; progress in run/ownership.pt."""
     log = Log(os.path.join(run, "stage1.log"))
@@ -110,13 +111,14 @@ def train(cfg, run, steps, batch=8, lr=3e-4, warmup=20, save_every=25, resume=Fa
         opt.load_state_dict(state["optimizer"])
         step = state["step"]
     mode = " (whole segmenter)" if whole else " (stage-2 cache)" if cached else ""
+    mode += f" twins {twins}" if twins else ""
     log(f"ownership{mode}: steps={steps if minutes is None else f'{minutes} min'} batch={batch} lr={lr} "
         f"from step {step}")
     budget = StepBudget(steps, minutes, step, log)
     steps, t0 = budget.steps, time.time()
     sums, counts = torch.zeros(2), torch.zeros(4)
     batches = (cached_batches(cfg, run, batch, workers, device, step * batch) if cached else
-               scene_batches(training_scenes(cfg, FIRST_SCENE + step * batch, ENDLESS), batch, workers, device))
+               scene_batches(training_scenes(cfg, FIRST_SCENE + step * batch, ENDLESS, twins), batch, workers, device))
     for data in batches:
         if step >= steps:
             break
@@ -154,10 +156,14 @@ def main(argv=None):
     frozen = ap.add_mutually_exclusive_group()
     frozen.add_argument("--whole", action="store_true", help="train the backbone and pixel decoder too")
     frozen.add_argument("--cached", action="store_true", help="train over the stage-2 cache's pixel-decoder outputs")
+    ap.add_argument("--twins", type=float, default=0.0,
+                    help="the share of fresh scenes drawn among those with two shapes of one colour")
     args = ap.parse_args(argv)
+    if args.twins and args.cached:
+        ap.error("--twins draws fresh scenes; --cached reads the stage-2 cache")
     torch.set_num_threads(args.threads)
     train(get_config(args.config), args.run, args.steps, args.batch, args.lr, args.warmup, args.save_every,
-          args.resume, args.device, args.workers, args.minutes, args.whole, args.cached)
+          args.resume, args.device, args.workers, args.minutes, args.whole, args.cached, args.twins)
 
 
 if __name__ == "__main__":

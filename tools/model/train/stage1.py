@@ -48,8 +48,8 @@ class ShapeProbe(nn.Module):
         return self.linear(torch.cat(pooled, -1))
 
 
-def training_scenes(cfg, first, length):
-    return SceneTensors(cfg, lambda index, rng: train_scene(index, cfg, rng),
+def training_scenes(cfg, first, length, twins=0.0):
+    return SceneTensors(cfg, lambda index, rng: train_scene(index, cfg, rng, twins),
                         lambda scene, rng: random_prompts(scene, rng, PROMPTS_PER_IMAGE), first, length)
 
 
