@@ -41,7 +41,7 @@ def has_twins(scene):
 
 def train_scene(index, cfg, rng, twins=0.0):
     """Training scene `index`, rendered at a side between S_in and 2 S_in so resizing is seen too; with probability
-    `twins`, the first of its alternates (seeds ENDLESS apart, so no other index draws them) that has twins."""
+    `twins`, the first scene with twins from its seed on in steps of ENDLESS (seeds no other index draws)."""
     side = int(cfg.image_size * (1 if rng.random() < 0.5 else rng.uniform(1.0, 2.0)))
     scene, seed = make_scene(TRAIN_SEED + index, max_side=side), TRAIN_SEED + index
     if twins and rng.random() < twins:
