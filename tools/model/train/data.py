@@ -43,7 +43,8 @@ def train_scene(index, cfg, rng, twins=0.0):
     """Training scene `index`, rendered at a side between S_in and 2 S_in so resizing is seen too; with probability
     `twins`, the first scene with twins from its seed on in steps of ENDLESS (seeds no other index draws)."""
     side = int(cfg.image_size * (1 if rng.random() < 0.5 else rng.uniform(1.0, 2.0)))
-    scene, seed = make_scene(TRAIN_SEED + index, max_side=side), TRAIN_SEED + index
+    seed = TRAIN_SEED + index
+    scene = make_scene(seed, max_side=side)
     if twins and rng.random() < twins:
         while not has_twins(scene):
             seed += ENDLESS
