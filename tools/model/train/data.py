@@ -34,7 +34,7 @@ def target_masks(masks, size):
 
 
 def has_twins(scene):
-    """Two shapes of one colour: the scenes whose shapes the segmenter's queries merge (they group pixels by colour)."""
+    """Two shapes of one colour: the scenes whose shapes the segmenter's queries most often merge."""
     colours = [o.colour for o in scene.objects]
     return len(set(colours)) < len(colours)
 
