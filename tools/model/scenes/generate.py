@@ -42,6 +42,7 @@ class Scene:
     image: Image.Image      # RGB, width x height
     masks: np.ndarray       # [n, height, width] bool, visible parts, index = z-order (0 at the bottom)
     objects: list           # n SceneObject, same order as masks
+    order: list = None      # the order lists name the objects in; left to right unless a trainer sets it
 
     @property
     def size(self): return self.image.size   # (width, height)

@@ -2,9 +2,10 @@
 
 A `Sample` is one conversation about one scene: its turns (question, answer) without the `<image>\\n`
 prefix or the chat template (the trainer adds those), the visual prompts in order of appearance,
-and the object index behind each `[SEG]` in the answers, in order. Shapes are always listed left to
-right, so captions and GCG answers are a function of the scene. Referring expressions that would be
-ambiguous (two objects of one colour and shape) get a position word ("left red circle") or are skipped.
+and the object index behind each `[SEG]` in the answers, in order. Captions and GCG answers list the
+shapes in `scene.order` (left to right unless set), so they are a function of the scene. Referring
+expressions that would be ambiguous (two objects of one colour and shape) get a position word ("left
+red circle") or are skipped.
 """
 from dataclasses import dataclass, field
 
@@ -88,7 +89,10 @@ def there_are(n, word):
     return f"There {'is' if n == 1 else 'are'} {plural(n, word)}"
 
 
-def left_to_right(scene):
+def listing(scene):
+    """The order captions and GCG answers name the objects in."""
+    if scene.order is not None:
+        return scene.order
     return sorted(range(len(scene.objects)), key=lambda i: scene.objects[i].centre[0])
 
 
@@ -115,7 +119,7 @@ def referring_name(scene, i):
 
 
 def caption_text(scene):
-    names = [scene.objects[i].name for i in left_to_right(scene)]
+    names = [scene.objects[i].name for i in listing(scene)]
     return f"{there_are(len(names), 'shape')}: {join_list([f'{article(n)} {n}' for n in names])}."
 
 
@@ -124,7 +128,7 @@ def caption(scene, rng):
 
 
 def gcg(scene, rng, question=None):
-    order = left_to_right(scene)
+    order = listing(scene)
     parts = [f"{article(scene.objects[i].name)} <p> {scene.objects[i].name} </p> [SEG]" for i in order]
     answer = f"{there_are(len(order), 'shape')}: {join_list(parts)}."
     return Sample("gcg", [(question or pick(rng, GCG_QUESTIONS), answer)], seg_objects=order)

@@ -1,6 +1,7 @@
 """Scene generator and task texts: determinism, masks that agree with the object list, upstream formats."""
 import collections
 import re
+from dataclasses import replace
 
 import numpy as np
 
@@ -56,6 +57,18 @@ def test_texts_use_upstream_formats():
             name = referring_name(scene, r.seg_objects[0])
             assert r.turns[0][1] == f"<p> {name.capitalize()} </p> [SEG]."
             assert any(r.turns[0][0] == t.format(x=name if "the {x}" in t else f"the {name}") for t in SEG_QUESTIONS)
+
+
+def test_lists_name_the_shapes_left_to_right_or_in_the_order_a_trainer_sets():
+    scene = make_scene(4, max_side=128)
+    left_to_right = sorted(range(4), key=lambda i: scene.objects[i].centre[0])
+    assert gcg(scene, np.random.default_rng(0)).seg_objects == left_to_right
+    order = [2, 0, 3, 1]
+    ordered = replace(scene, order=order)
+    assert gcg(ordered, np.random.default_rng(0)).seg_objects == order
+    assert [o.name for o in scene.objects] == ["purple square", "blue triangle", "blue star", "orange star"]
+    assert caption_text(ordered) == ("There are four shapes: a blue star, a purple square, an orange star and "
+                                     "a blue triangle.")
 
 
 def test_ambiguous_targets_are_disambiguated_or_skipped():

@@ -219,17 +219,23 @@ def test_a_timed_run_that_stays_slow_past_its_timed_steps_still_fills_its_budget
     assert 0.9 * 1200 < clock[0] <= 1200   # a count fixed from steps 10-30 alone would end near 400 s
 
 
-def test_tokens_show_all_needs_a_valid_token_of_the_right_class_for_every_shape():
-    cfg = get_config("nano")   # its prior grid (8x8) is fine enough for these scenes' shapes to own a cell each
-    scenes = [precompute.stage2_scene(s, cfg) for s in range(3)]
+def test_token_orders_list_the_shapes_by_their_tokens_and_need_exactly_one_token_of_its_class_for_each(monkeypatch):
+    cfg = get_config("nano")
+    # In these scenes (3, 4 and 4 shapes, two of them twins) every shape covers a centre of the 8x8 prior grid, so
+    # each owns a cell; elsewhere a small shape may own none.
+    scenes = [precompute.stage2_scene(s, cfg) for s in (1, 4, 5)]
+    monkeypatch.setattr(stage2, "stage2_scene", lambda s, _: scenes[s])
     Q, K, M, L0 = cfg.num_queries, cfg.num_classes, cfg.mask_size, cfg.memory_sizes[0]
     records = {"class_logits": torch.full((3, Q, K + 1), -5.0), "mask_logits": torch.full((3, Q, M, M), -20.0),
-               "clip_feature": torch.zeros(3, cfg.clip_dim, L0, L0)}
-    for s, scene in enumerate(scenes):   # query i segments object i as its class; the other queries see nothing
+               "clip_feature": torch.zeros(3, cfg.clip_dim, L0, L0), "best_query": torch.zeros(3, 4, dtype=torch.long)}
+    for s, scene in enumerate(scenes):   # query n-1-i segments object i as its class; the other queries see nothing
+        n = len(scene.objects)
         for i, (o, m) in enumerate(zip(scene.objects, data.target_masks(scene.masks, M))):
-            records["class_logits"][s, i, cfg.class_names.index(o.name)] = 5.0
-            records["mask_logits"][s, i] = torch.where(m > 0.5, 10.0, -10.0)
-    assert stage2.tokens_show_all(cfg, records) == [True] * 3
+            records["class_logits"][s, n - 1 - i, cfg.class_names.index(o.name)] = 5.0
+            records["mask_logits"][s, n - 1 - i] = torch.where(m > 0.5, 10.0, -10.0)
+            records["best_query"][s, i] = n - 1 - i
+    reverse = [list(range(len(scene.objects)))[::-1] for scene in scenes]
+    assert stage2.token_orders(cfg, records) == reverse
     records["class_logits"][1, 0] = records["class_logits"][1, 0].roll(1)          # one token of the wrong class
     records["mask_logits"][2, 0] = -20.0                                            # one shape without a token
-    assert stage2.tokens_show_all(cfg, records) == [True, False, False]
+    assert stage2.token_orders(cfg, records) == [reverse[0], None, None]
