@@ -5,7 +5,7 @@
 // measure), the assertions are floors a little under what it measures today, so a regression in the TypeScript path
 // or a worse bundle fails here. Raise them with every better bundle; the aim is the bars.
 const BARS = { referMiou: 0.85, gcgMiou: 0.8, count: 0.95, countMany: 0.95, colourShape: 0.95, regionCaptions: 0.9, everythingRecall: 0.9 };
-const FLOORS = { referMiou: 0.88, gcgMiou: 0.86, count: 0.9, countMany: 0.78, colourShape: 0.97, regionCaptions: 0.9, everythingRecall: 0.89 };
+const FLOORS = { referMiou: 0.88, gcgMiou: 0.88, count: 0.95, countMany: 0.78, colourShape: 0.97, regionCaptions: 0.9, everythingRecall: 0.89 };
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
