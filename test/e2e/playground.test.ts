@@ -38,8 +38,10 @@ describe.skipIf(!existsSync(join(MODEL_DIR, 'manifest.json')))('playground in Ch
 
   it('uploads an image and turns a click into a point and a drag into a box, in image pixels', async () => {
     await page.goto(app.url);
+    expect(await page.locator('#prompt-bar').isVisible()).toBe(false);
     await page.setInputFiles('#image-input', { name: 'scene.png', mimeType: 'image/png', buffer: await scenePng() });
     await expect.poll(() => page.locator('#status').textContent()).toBe(`Image ready (${scene.width}×${scene.height}).`);
+    expect(await page.locator('#overlay').isVisible()).toBe(false); // no answer yet: no broken image over the photo
 
     // Screen positions of image pixels: the photo may be shown scaled.
     const box = (await page.locator('#photo').boundingBox())!;
