@@ -186,6 +186,10 @@ export class TurnService {
     if (prompt.kind !== 'region') return prompt;
     const region = conversation.regions.find((r) => r.n === prompt.n);
     if (!region) throw omgError('OMG_ERR_UNKNOWN_REGION', { region: prompt.n, count: conversation.regions.length });
+    // An answer's mask can be empty (asked to segment something the image lacks); the model would describe noise.
+    if (region.area === 0) {
+      throw omgError('OMG_ERR_BAD_REQUEST', { correction: `Region #${region.n} is empty: nothing was found for it, so there is nothing to describe.` });
+    }
     return { kind: 'mask', rle: region.rle };
   }
 

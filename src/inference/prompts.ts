@@ -115,6 +115,10 @@ export function promptFeeds(prompts: VisualPrompt[], g: Geometry) {
       boxes.set([x1, y1, x2, y2], i * 4);
     } else {
       const region = regionToInput(p.mask, g);
+      // A mask that misses every sampled pixel (empty, or thinner than a pixel of S_in) would prompt with noise.
+      if (!region.includes(1)) {
+        throw omgError('OMG_ERR_BAD_REQUEST', { correction: `The mask covers no pixel of the model's ${s}x${s} input: mark a larger region.` });
+      }
       regions.set(region, i * s * s);
       points.set(maskCentre(region, s, s), i * 2);
     }

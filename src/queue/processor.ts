@@ -75,7 +75,8 @@ async function everything(model: TurnModel, image: Uint8Array): Promise<Omit<Ans
 }
 
 async function storeOverlay(deps: ProcessorDeps, job: TurnJobV1, image: Uint8Array, segments: Segments): Promise<TurnResultV1['overlay']> {
-  if (segments.length === 0) return null;
+  // Empty masks (a target the image lacks) draw nothing: an overlay of nothing but them is the image again.
+  if (segments.every((s) => s.mask.area === 0)) return null;
   const first = job.render.firstRegion ?? 1;
   const layers = segments.map((s, i) => ({ n: first + i, mask: s.mask, phrase: s.label ?? s.phrase }));
   const rendered = await renderOverlay(image, layers, { legend: job.render.legend });

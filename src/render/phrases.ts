@@ -9,6 +9,7 @@ export interface GroundedSegment {
   n: number; // region number (#n), which also picks the colour
   phrase: string;
   span: [start: number, end: number] | null; // character offsets of the phrase in the text
+  area: number; // mask pixels; 0 when nothing was found (the model was asked for something the image lacks)
 }
 
 const escapers: Record<TextFormat, (s: string) => string> = {
@@ -19,9 +20,20 @@ const escapers: Record<TextFormat, (s: string) => string> = {
   html: (s) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!),
 };
 
-function marker(format: TextFormat, n: number, phrase: string): string {
+function marker(format: TextFormat, n: number, phrase: string, area: number): string {
   const c = colourFor(n);
   const text = escapers[format](phrase);
+  // An empty mask has no colour in the overlay; say so rather than show a swatch of nothing.
+  if (area === 0) {
+    switch (format) {
+      case 'discord':
+        return `**${text}** (#${n}: not found)`;
+      case 'slack':
+        return `*${text}* (#${n}: not found)`;
+      case 'html':
+        return `<span class="omg-seg" data-region="${n}">${text}<sup>#${n}: not found</sup></span>`;
+    }
+  }
   switch (format) {
     case 'discord':
       return `${c.emoji} **${text}** (#${n})`;
@@ -49,12 +61,12 @@ export function groundedText(text: string, segments: GroundedSegment[], format: 
   let cursor = 0;
   for (const s of placed) {
     if (s.span[0] < cursor) continue;
-    out += escape(text.slice(cursor, s.span[0])) + marker(format, s.n, text.slice(s.span[0], s.span[1]));
+    out += escape(text.slice(cursor, s.span[0])) + marker(format, s.n, text.slice(s.span[0], s.span[1]), s.area);
     cursor = s.span[1];
     used.add(s);
   }
   out += escape(text.slice(cursor));
-  const rest = segments.filter((s) => !used.has(s)).map((s) => marker(format, s.n, s.phrase || `region ${s.n}`));
+  const rest = segments.filter((s) => !used.has(s)).map((s) => marker(format, s.n, s.phrase || `region ${s.n}`, s.area));
   if (rest.length === 0) return out;
   const separator = format === 'html' ? '<br>' : '\n';
   return out.trim() === '' ? rest.join(separator) : `${out}${separator}${rest.join(separator)}`;

@@ -25,7 +25,10 @@ const image = new Uint8Array(await sharp({ create: { width: W, height: H, channe
 /** A mask of the left `cols` columns. */
 const leftColumns = (cols: number) => encode({ width: W, height: H, data: Uint8Array.from({ length: W * H }, (_, i) => (i % W < cols ? 1 : 0)) });
 
-/** Answers like the model would: one segment per "segment" question, two for everything; waits while `gate` is held. */
+/**
+ * Answers like the model would: one segment per "segment" question (an empty one for a cat, which the image lacks),
+ * two for everything; waits while `gate` is held.
+ */
 function scriptedModel(blobs: BlobStore, gate?: Promise<void>) {
   const jobs: TurnJobV1[] = [];
   const processTurn: ProcessTurn = async (job, { signal, emit }) => {
@@ -42,6 +45,8 @@ function scriptedModel(blobs: BlobStore, gate?: Promise<void>) {
     let result: Omit<TurnResultV1, 'overlay' | 'timings' | 'usage' | 'v'>;
     if (job.task === 'everything') {
       result = { text: '', raw: '', segments: [seg('', 2, null, 'sky'), seg('', 5, null, 'grass')] };
+    } else if (job.text.startsWith('Please segment the cat')) {
+      result = { text: 'The cat.', raw: '<p> The cat </p> [SEG].<|im_end|>', segments: [seg('The cat', 0, [0, 7])] };
     } else if (job.text.startsWith('Please segment')) {
       result = { text: 'The dog.', raw: '<p> The dog </p> [SEG].<|im_end|>', segments: [seg('The dog', 3, [0, 7])] };
     } else {
@@ -98,6 +103,18 @@ describe('TurnService', () => {
     expect(conv.turns.map((t) => [t.userText, t.status])).toEqual([['segment the dog', 'done'], ['segment everything', 'done'], ['describe #3', 'done']]);
     expect(conv.regions.map((r) => r.n)).toEqual([1, 2, 3]);
     expect(await service.blob(conv.image.hash)).toEqual(image);
+  });
+
+  it('refuses to describe an empty mask, which the model would describe as something, and queues nothing', async () => {
+    const { service, model } = setup();
+    const cat = await service.submit(ask('c1', 'segment the cat', { image: { bytes: image } }));
+    expect(cat.segments.map((s) => [s.n, s.area])).toEqual([[1, 0]]);
+    const refused = await refusal(service.submit(ask('c2', 'describe #1')));
+    expect([refused.code, refused.userMessage]).toEqual(['OMG_ERR_BAD_REQUEST', 'Region #1 is empty: nothing was found for it, so there is nothing to describe.']);
+    expect(model.jobs).toHaveLength(1);
+    await service.submit(ask('c3', 'segment the dog'));
+    await service.submit(ask('c4', 'describe #2'));
+    expect(model.jobs[2]!.prompts).toEqual([{ kind: 'mask', rle: leftColumns(3) }]);
   });
 
   it('sends clicks as pixel prompts and mask files as RLE', async () => {

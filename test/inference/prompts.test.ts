@@ -86,4 +86,16 @@ describe('promptFeeds', () => {
     expect(f.regions.dims).toEqual([3, 80, 80]);
     expect((f.regions.data as Float32Array)[2 * 6400 + 30 * 80 + 40]).toBe(1);
   });
+
+  it('refuses a mask that no input pixel samples, whose centre and attention would be noise', () => {
+    const g = geometryFor(40, 20, 8); // side 40, sampled at x, y = 0, 5, 10, ...
+    const mask = new Uint8Array(40 * 20);
+    mask[12 * 40 + 13] = 1;
+    const thin = { kind: 'mask' as const, mask: { width: 40, height: 20, data: mask } };
+    expect(() => promptFeeds([thin], g)).toThrow(expect.objectContaining({
+      code: 'OMG_ERR_BAD_REQUEST', userMessage: "The mask covers no pixel of the model's 8x8 input: mark a larger region.",
+    }));
+    mask[15 * 40 + 15] = 1;
+    expect(Array.from(promptFeeds([thin], g).regions.data as Float32Array).filter((v) => v === 1)).toHaveLength(1);
+  });
 });

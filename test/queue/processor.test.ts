@@ -24,9 +24,11 @@ function run(processTurn: ReturnType<typeof createProcessor>, turn: TurnJobV1) {
 }
 
 describe('processor with a scripted model (TEST DOUBLE: stands in for the inference core to check the worker logic)', () => {
-  // A 4x3 image and a model that answers with one mask over its left half and streams two tokens.
+  // A 4x3 image and a model that answers with one mask over its left half (an empty one when asked of a cat, which
+  // the image lacks) and streams two tokens.
   const half = { width: 4, height: 3, data: Uint8Array.from([1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0]) };
   const mask = { ...half, bbox: [0, 0, 2, 3] as [number, number, number, number], area: 6, score: 0.9 };
+  const empty = { width: 4, height: 3, data: new Uint8Array(12), bbox: [0, 0, 0, 0] as [number, number, number, number], area: 0, score: 0 };
   let image: Uint8Array;
   let hash: string;
   beforeAll(async () => {
@@ -45,7 +47,7 @@ describe('processor with a scripted model (TEST DOUBLE: stands in for the infere
             opts.onToken?.('It is ');
             opts.onToken?.('left.');
             const answer: Answer = {
-              text: 'It is left.', raw: '<p>It</p>[SEG] is left.', segments: [{ phrase: 'It', span: [0, 2], mask }],
+              text: 'It is left.', raw: '<p>It</p>[SEG] is left.', segments: [{ phrase: 'It', span: [0, 2], mask: text === 'cat' ? empty : mask }],
               usage: { promptTokens: 10, newTokens: 2, cachedTokens: 0 }, timings: { decode: 5, decodeTokens: 2 },
             };
             return answer;
@@ -83,6 +85,15 @@ describe('processor with a scripted model (TEST DOUBLE: stands in for the infere
     const text = await metrics.registry.metrics();
     expect(text).toContain('omg_cache_requests_total{cache="image",result="hit"} 1');
     expect(text).toContain('omg_cache_bytes{cache="kv"} 50');
+  });
+
+  it('keeps an empty mask in the answer but renders no overlay of nothing', async () => {
+    const blobs = new MemoryBlobStore({ defaultTtlSec: 60, maxBytes: 1 << 20 });
+    await blobs.put(hash, image);
+    const { model } = scriptedModel();
+    const out = await run(createProcessor({ model, blobs, metrics: createMetrics(), overlayTtlSec: 60 }), job({ image: { hash, width: 4, height: 3 }, text: 'cat' })).result;
+    expect(out.segments).toEqual([{ phrase: 'It', span: [0, 2], bbox: [0, 0, 0, 0], area: 0, score: 0, rle: { size: [3, 4], counts: [12] } }]);
+    expect(out.overlay).toBeNull();
   });
 
   it('keeps a conversation open for the next turn and rebuilds it from history otherwise', async () => {

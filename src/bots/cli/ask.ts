@@ -96,7 +96,7 @@ async function readMask(path: string): Promise<BinaryMask> {
 
 async function writeOverlay(reply: TurnReply, path: string, io: AskIo): Promise<void> {
   if (!reply.overlay) {
-    io.stderr(`no masks in this answer, so no overlay was written to ${path}\n`);
+    io.stderr(`no mask in this answer covers any pixel, so no overlay was written to ${path}\n`);
     return;
   }
   // The service may pick WebP to stay under upload limits; the file asked for here is a PNG.
@@ -124,7 +124,8 @@ async function writeMasks(reply: TurnReply, masks: BinaryMask[], dir: string, io
 function humanReadable(reply: TurnReply): string {
   const lines = [reply.text];
   for (const [i, s] of reply.segments.entries()) {
-    lines.push(`  mask ${i + 1}: ${s.phrase || '(no phrase)'}, bbox ${s.bbox.join(',')}, ${s.area} px, score ${s.score.toFixed(3)}`);
+    const found = s.area === 0 ? 'not found in the image' : `bbox ${s.bbox.join(',')}, ${s.area} px, score ${s.score.toFixed(3)}`;
+    lines.push(`  mask ${i + 1}: ${s.phrase || '(no phrase)'}, ${found}`);
   }
   return `${lines.join('\n')}\n`;
 }

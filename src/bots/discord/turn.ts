@@ -45,7 +45,7 @@ export async function runTurn(deps: DiscordDeps, input: TurnInput, surface: Surf
       },
     });
     typing.stop();
-    return await pacer.finish(() => surface.final(answerParts(reply), overlayFiles(reply), [nextStepsRow(reply.turnId, reply.segments.length > 0)]));
+    return await pacer.finish(() => surface.final(answerParts(reply), overlayFiles(reply), [nextStepsRow(reply.turnId, reply.segments.some((s) => s.area > 0))]));
   } catch (err) {
     typing.stop();
     const omg = toOmgError(err);
@@ -57,7 +57,7 @@ export async function runTurn(deps: DiscordDeps, input: TurnInput, surface: Surf
 
 /** The answer text with each phrase in its mask's colour, split into messages Discord accepts. */
 export function answerParts(reply: TurnReply): string[] {
-  const text = groundedText(reply.text, reply.segments.map((s) => ({ n: s.n, phrase: s.phrase, span: s.span })), 'discord');
+  const text = groundedText(reply.text, reply.segments, 'discord');
   return splitMessage(text.trim() === '' ? '(no answer text)' : text);
 }
 

@@ -8,11 +8,13 @@ const SECTION_LIMIT = 3000; // characters of mrkdwn per section block
 const FALLBACK_LIMIT = 3000;
 
 export function answerBlocks(reply: TurnReply): { text: string; blocks: types.KnownBlock[] } {
-  const grounded = groundedText(reply.text, reply.segments.map((s) => ({ n: s.n, phrase: s.phrase, span: s.span })), 'slack');
+  const grounded = groundedText(reply.text, reply.segments, 'slack');
   const blocks: types.KnownBlock[] = chunks(grounded.trim() || '(no answer text)', SECTION_LIMIT)
     .map((part) => ({ type: 'section', text: { type: 'mrkdwn', text: part } }));
   if (reply.segments.length > 0) {
-    const legend = reply.segments.map((s) => `${s.colour.emoji} #${s.n} ${escape(s.label ?? s.phrase)}`).join('   ');
+    const legend = reply.segments
+      .map((s) => (s.area === 0 ? `#${s.n} ${escape(s.label ?? s.phrase)} (not found)` : `${s.colour.emoji} #${s.n} ${escape(s.label ?? s.phrase)}`))
+      .join('   ');
     blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: legend.slice(0, SECTION_LIMIT) }] });
   }
   const text = reply.text.trim() || `${reply.segments.length} regions`;

@@ -3,11 +3,11 @@ import { answerBlocks } from '../../../src/bots/slack/blocks.js';
 import type { TurnReply } from '../../../src/conversation/service.js';
 import { colourFor } from '../../../src/render/palette.js';
 
-function reply(text: string, phrases: [string, number][]): TurnReply {
+function reply(text: string, phrases: [string, number, area?: number][]): TurnReply {
   return {
     conversationId: 'slack:C:1', turnId: 't', jobId: 't', text, overlay: null, timings: {},
-    segments: phrases.map(([phrase, at], i) => ({ n: i + 1, phrase, span: [at, at + phrase.length] as [number, number],
-      colour: colourFor(i + 1), bbox: [0, 0, 1, 1] as [number, number, number, number], area: 1, score: 1 })),
+    segments: phrases.map(([phrase, at, area = 1], i) => ({ n: i + 1, phrase, span: [at, at + phrase.length] as [number, number],
+      colour: colourFor(i + 1), bbox: [0, 0, 1, 1] as [number, number, number, number], area, score: 1 })),
   };
 }
 
@@ -17,6 +17,12 @@ describe('answerBlocks', () => {
     expect(text).toBe('A dog & a cat.');
     expect(blocks[0]).toEqual({ type: 'section', text: { type: 'mrkdwn', text: '🟧 *A dog* (#1) &amp; 🟦 *a cat* (#2).' } });
     expect(blocks[1]).toEqual({ type: 'context', elements: [{ type: 'mrkdwn', text: '🟧 #1 A dog   🟦 #2 a cat' }] });
+  });
+
+  it('says which phrases found nothing, without a colour', () => {
+    const { blocks } = answerBlocks(reply('A dog and a cat.', [['A dog', 0], ['a cat', 10, 0]]));
+    expect(blocks[0]).toEqual({ type: 'section', text: { type: 'mrkdwn', text: '🟧 *A dog* (#1) and *a cat* (#2: not found).' } });
+    expect(blocks[1]).toEqual({ type: 'context', elements: [{ type: 'mrkdwn', text: '🟧 #1 A dog   #2 a cat (not found)' }] });
   });
 
   it('splits a long answer into sections Slack accepts', () => {

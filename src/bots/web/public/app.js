@@ -220,11 +220,15 @@ function showReply(turn, reply) {
     list.className = 'segments';
     for (const s of reply.segments) {
       const li = document.createElement('li');
-      const mask = document.createElement('a');
-      mask.href = s.maskUrl;
-      mask.target = '_blank';
-      mask.textContent = 'mask';
-      li.append(swatch(s.colour), `#${s.n} ${s.phrase || '(no phrase)'}: ${s.area} px, score ${s.score.toFixed(2)}, bbox ${s.bbox.join(',')} `, mask);
+      if (s.area === 0) {
+        li.append(`#${s.n} ${s.phrase || '(no phrase)'}: not found in the image`);
+      } else {
+        const mask = document.createElement('a');
+        mask.href = s.maskUrl;
+        mask.target = '_blank';
+        mask.textContent = 'mask';
+        li.append(swatch(s.colour), `#${s.n} ${s.phrase || '(no phrase)'}: ${s.area} px, score ${s.score.toFixed(2)}, bbox ${s.bbox.join(',')} `, mask);
+      }
       list.append(li);
     }
     turn.li.append(list);
@@ -248,10 +252,15 @@ function colouredText(text, segments) {
     const span = document.createElement('span');
     span.className = 'phrase';
     span.dataset.n = String(s.n);
-    span.title = `#${s.n} ${s.colour.name}`;
-    span.style.background = `${s.colour.hex}40`;
-    span.style.borderBottom = `3px solid ${s.colour.hex}`;
-    span.append(swatch(s.colour), text.slice(start, end));
+    if (s.area === 0) { // an empty mask has no colour in the overlay
+      span.title = `#${s.n}: not found in the image`;
+      span.append(text.slice(start, end), ` (#${s.n}: not found)`);
+    } else {
+      span.title = `#${s.n} ${s.colour.name}`;
+      span.style.background = `${s.colour.hex}40`;
+      span.style.borderBottom = `3px solid ${s.colour.hex}`;
+      span.append(swatch(s.colour), text.slice(start, end));
+    }
     nodes.push(span);
     at = end;
   }
