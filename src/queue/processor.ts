@@ -66,7 +66,7 @@ type Segments = (Omit<ResultSegment, 'bbox' | 'area' | 'score' | 'rle'> & { mask
 async function everything(model: TurnModel, image: Uint8Array): Promise<Omit<Answer, 'segments'> & { segments: Segments }> {
   const { regions, timings } = await model.segmentEverything(image);
   return {
-    text: regions.map((r) => r.label).join(', '),
+    text: regions.length > 0 ? regions.map((r) => r.label).join(', ') : 'No objects were found in the image.',
     raw: '',
     segments: regions.map((r) => ({ phrase: r.label, span: null, label: r.label, mask: r.mask })),
     timings,

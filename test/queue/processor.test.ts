@@ -128,6 +128,11 @@ describe('processor with a scripted model (TEST DOUBLE: stands in for the infere
     expect(out.text).toBe('blob');
     expect(out.segments).toMatchObject([{ phrase: 'blob', label: 'blob', span: null, area: 6 }]);
     expect(out.overlay).not.toBeNull();
+
+    const none = { ...model, segmentEverything: async () => ({ regions: [], timings: {} }) };
+    const nothing = await run(createProcessor({ model: none, blobs, metrics: createMetrics(), overlayTtlSec: 60 }),
+      job({ image: { hash, width: 4, height: 3 }, task: 'everything', text: '', render: { legend: true } })).result;
+    expect([nothing.text, nothing.segments, nothing.overlay]).toEqual(['No objects were found in the image.', [], null]);
   });
 
   it('fails with OMG_ERR_IMAGE_EXPIRED when the image is gone', async () => {
