@@ -142,14 +142,28 @@ def count_of(scene, attribute=None, value=None):
     return len(scene.objects) if attribute is None else sum(getattr(o, attribute) == value for o in scene.objects)
 
 
+# Wordings of the count, colour and shape questions; the first is the one evaluation and the test fixtures ask, and
+# stage 2 rewords half of its questions into one of the others (`reworded`), so the model also answers them as people
+# type them (before, "How many shapes are there?" got "There are no purple shapes.").
+COUNT_WORDINGS = {
+    None: ("How many shapes are there in this image?", "How many shapes are there?", "How many shapes can you see?",
+           "How many objects are in the picture?", "How many shapes are in this image?", "Count the shapes in this image."),
+    "shape": ("How many {v}s are there?", "How many {v}s are there in this image?", "How many {v}s can you see?",
+              "How many {v}s are in the picture?", "Count the {v}s."),
+    "colour": ("How many {v} shapes are there?", "How many {v} shapes are in this image?", "How many {v} objects are there?",
+               "How many {v} things can you see?", "Count the {v} shapes."),
+}
+COLOUR_WORDINGS = ("What {spelling} is the {shape}?", "What is the colour of the {shape}?", "What is the color of the {shape}?",
+                   "Which colour is the {shape}?", "What color does the {shape} have?")
+SHAPE_WORDINGS = ("What shape is the {colour} object?", "What shape is the {colour} one?",
+                  "What is the shape of the {colour} object?", "Which shape is {colour}?")
+
+
 def count_turn(scene, attribute=None, value=None):
     """(question, answer) counting all shapes, or the objects whose `attribute` ("shape" or "colour") is `value`."""
     n = count_of(scene, attribute, value)
-    if attribute is None:
-        return "How many shapes are there in this image?", there_are(n, "shape") + "."
-    if attribute == "shape":
-        return f"How many {value}s are there?", there_are(n, value) + "."
-    return f"How many {value} shapes are there?", there_are(n, f"{value} shape") + "."
+    word = "shape" if attribute is None else value if attribute == "shape" else f"{value} shape"
+    return COUNT_WORDINGS[attribute][0].format(v=value), there_are(n, word) + "."
 
 
 def count_many_turns(scene):
@@ -190,7 +204,8 @@ def colour_question(scene, rng):
         return None
     obj = unique[rng.integers(len(unique))]
     spelling = "color" if rng.random() < 0.5 else "colour"
-    return Sample("colour", [(f"What {spelling} is the {obj.shape}?", f"The {obj.shape} is {obj.colour}.")])
+    question = COLOUR_WORDINGS[0].format(spelling=spelling, shape=obj.shape)
+    return Sample("colour", [(question, f"The {obj.shape} is {obj.colour}.")])
 
 
 def shape_question(scene, rng):
@@ -200,7 +215,8 @@ def shape_question(scene, rng):
     if not unique:
         return None
     obj = unique[rng.integers(len(unique))]
-    return Sample("shape", [(f"What shape is the {obj.colour} object?", f"The {obj.colour} object is {article(obj.shape)} {obj.shape}.")])
+    question = SHAPE_WORDINGS[0].format(colour=obj.colour)
+    return Sample("shape", [(question, f"The {obj.colour} object is {article(obj.shape)} {obj.shape}.")])
 
 
 def relation(scene, rng):
@@ -290,15 +306,47 @@ def multi_turn(scene, rng, turns=3):
     return out
 
 
+def _rewordings():
+    """Each first wording of a count, colour or shape question -> all its wordings."""
+    out = {}
+    for attribute, values in ((None, [None]), ("shape", SHAPES), ("colour", COLOURS)):
+        for v in values:
+            forms = [f.format(v=v) for f in COUNT_WORDINGS[attribute]]
+            out[forms[0]] = forms
+    for shape in SHAPES:
+        for spelling in ("color", "colour"):
+            forms = [f.format(spelling=spelling, shape=shape) for f in COLOUR_WORDINGS]
+            out[forms[0]] = forms
+    for colour in COLOURS:
+        forms = [f.format(colour=colour) for f in SHAPE_WORDINGS]
+        out[forms[0]] = forms
+    return out
+
+
+REWORDINGS = _rewordings()
+
+
+def reworded(sample, rng):
+    """The sample with half of its count, colour and shape questions in another of their wordings."""
+    turns = []
+    for q, a in sample.turns:
+        if q in REWORDINGS and rng.random() < 0.5:
+            q = pick(rng, REWORDINGS[q][1:])
+        turns.append((q, a))
+    sample.turns = turns
+    return sample
+
+
 def random_sample(scene, rng, weights):
-    """One sample of a task drawn with `weights` {task: weight} (tasks that do not apply are redrawn)."""
+    """One training sample of a task drawn with `weights` {task: weight} (tasks that do not apply are redrawn), its
+    questions reworded as people type them."""
     names = sorted(weights)
     p = np.array([weights[n] for n in names], dtype=float)
     while True:
         name = names[rng.choice(len(names), p=p / p.sum())]
         s = multi_turn(scene, rng) if name == "multi" else TASKS[name](scene, rng)
         if s is not None:
-            return s
+            return reworded(s, rng)
 
 
 def tokenizer_corpus(num_scenes=600, seed=10_000):

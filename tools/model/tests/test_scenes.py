@@ -8,9 +8,9 @@ import numpy as np
 from omg_llava.config import SCENE_CLASSES
 from scenes import make_scene
 from scenes.generate import RGB
-from scenes.texts import (COUNT_QUESTIONS, GCG_QUESTIONS, REGION_SEG_ANSWER, SEG_QUESTIONS, TASKS, balanced_count,
-                          caption_text, count_many_turns, count_turn, gcg, multi_turn, refer, referring_name, region,
-                          tokenizer_corpus)
+from scenes.texts import (COUNT_QUESTIONS, GCG_QUESTIONS, REGION_SEG_ANSWER, REWORDINGS, SEG_QUESTIONS, TASKS, Sample,
+                          balanced_count, caption_text, colour_question, count_many_turns, count_turn, gcg, multi_turn,
+                          random_sample, refer, referring_name, region, reworded, shape_question, tokenizer_corpus)
 
 SEEDS = range(12)
 
@@ -126,3 +126,22 @@ def test_every_task_and_corpus():
     assert len(m.turns) >= 3 and sum(a.count("[SEG]") for _, a in m.turns) == len(m.seg_objects)
     lines = tokenizer_corpus(num_scenes=5)
     assert any("[SEG]" in l for l in lines) and any("<mark>" in l for l in lines)
+
+
+def test_training_rewords_half_of_the_count_colour_and_shape_questions_and_keeps_their_answers():
+    scene, rng = make_scene(3), np.random.default_rng(0)
+    asked = [count_turn(scene, *q)[0] for q in COUNT_QUESTIONS]
+    asked += [s.turns[0][0] for task in (colour_question, shape_question) for _ in range(20)
+              if (s := task(scene, rng)) is not None]
+    assert asked and all(q in REWORDINGS for q in asked)  # evaluation's wordings are the first ones
+    assert count_turn(scene)[0] == "How many shapes are there in this image?"
+    turns = [("How many stars are there?", "There is one star."), ("Please segment the red circle.", "<p> Red circle </p> [SEG].")]
+    seen = collections.Counter()
+    for seed in range(400):
+        out = reworded(Sample("multi", list(turns)), np.random.default_rng(seed)).turns
+        assert [a for _, a in out] == [a for _, a in turns] and out[1] == turns[1]
+        assert out[0][0] in REWORDINGS["How many stars are there?"]
+        seen[out[0][0]] += 1
+    assert 150 < seen["How many stars are there?"] < 250 and len(seen) == len(REWORDINGS["How many stars are there?"])
+    drawn = {q for _ in range(300) for q, _ in random_sample(scene, rng, {"count": 1, "colour": 1, "shape": 1}).turns}
+    assert drawn - set(REWORDINGS)  # stage 2 sees the other wordings

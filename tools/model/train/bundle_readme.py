@@ -40,6 +40,9 @@ Same bundle format and graphs as the real model (six ONNX graphs, `tokenizer.jso
 | segment everything | (no text: the panoptic class and mask logits of `vision.onnx`) | |
 
 When two shapes share colour and shape, refer to one with a position word: `the left red circle`, `the top red circle`.
+Count, colour and shape questions also work in other wordings (`scenes/texts.py`, `REWORDINGS`): `How many shapes are
+there?`, `Count the red shapes.`, `What is the colour of the star?`, `What shape is the red one?`. Other tasks know
+only the wordings above.
 
 ## Training recipe
 
@@ -100,7 +103,8 @@ BARS = {"refer_seg_miou": ("referring segmentation mIoU", 0.85), "count_acc": ("
         "colour_shape_acc": ("colour / shape accuracy", 0.95), "gcg_all_named": ("GCG: every shape named once", None),
         "gcg_phrase_miou": ("GCG phrase-mask mIoU", 0.80), "region_caption_acc": ("region caption accuracy", 0.90),
         "region_colour_acc": ("region caption names the right colour", None),
-        "everything_recall": ("segment-everything recall at IoU 0.5", 0.90)}
+        "everything_recall": ("segment-everything recall at IoU 0.5", 0.90),
+        "reworded_acc": ("count / colour / shape accuracy in other wordings", None)}
 
 
 def quality_table(quality):

@@ -7,6 +7,8 @@ Evaluation scenes use seeds below TRAIN_SEED (never trained on). Metrics, matchi
   gcg_all_named         every shape named exactly once; gcg_phrase_miou: IoU of each phrase's mask with its object
   region_caption_acc    "Region1 is a {name}." from a point, box and mask prompt (region_colour_acc: colour right)
   everything_recall     objects found by some panoptic mask at IoU >= 0.5 (foreground score > 0.5)
+  reworded_acc          exact answers to a count, a colour and a shape question in another of their wordings
+                        (texts.REWORDINGS), as people type them
 
     python3 -m train.evaluate --weights runs/nano/omg-llava-nano.pt --scenes 60 [--out quality.json]
 """
@@ -20,8 +22,8 @@ import torch
 from export.bundle import TEMPLATE, build_model, load_tokenizer
 from omg_llava.pipeline import Conversation
 from scenes import make_scene
-from scenes.texts import (GCG_QUESTIONS, REFER_EVAL_QUESTION, REGION_QUESTIONS, colour_question, count,
-                          count_many_turns, referring_name, interior_point, shape_question)
+from scenes.texts import (GCG_QUESTIONS, REFER_EVAL_QUESTION, REGION_QUESTIONS, REWORDINGS, colour_question, count,
+                          count_many_turns, pick, referring_name, interior_point, shape_question)
 
 EVERYTHING_SCORE = 0.5
 
@@ -54,6 +56,14 @@ def eval_questions(model, tok, scene, rng, out):
         sample = task(scene, rng)
         if sample is not None:
             out[key].append(answers_exactly(model, tok, scene, *sample.turns[0]))
+
+
+def eval_reworded(model, tok, scene, rng, out):
+    for task in (count, colour_question, shape_question):
+        sample = task(scene, rng)
+        if sample is not None:
+            question, answer = sample.turns[0]
+            out["reworded"].append(answers_exactly(model, tok, scene, pick(rng, REWORDINGS[question][1:]), answer))
 
 
 def eval_count_many(model, tok, scene, rng, out):
@@ -101,10 +111,10 @@ def eval_everything(model, tok, scene, rng, out):
 
 def evaluate(model, tok, scenes, seed=0):
     out = {k: [] for k in ("refer", "count", "count_many", "colour_shape", "gcg_named", "gcg_iou", "region",
-                           "region_colour", "everything")}
+                           "region_colour", "everything", "reworded")}
     for s in range(scenes):
         scene, rng = make_scene(seed + s), np.random.default_rng(seed + s)
-        for fn in (eval_refer, eval_questions, eval_gcg, eval_region, eval_everything, eval_count_many):
+        for fn in (eval_refer, eval_questions, eval_gcg, eval_region, eval_everything, eval_count_many, eval_reworded):
             fn(model, tok, scene, rng, out)
     mean = lambda xs: round(float(np.mean(xs)), 4) if xs else None
     return {"refer_seg_miou": mean(out["refer"]), "count_acc": mean(out["count"]),
@@ -112,7 +122,7 @@ def evaluate(model, tok, scenes, seed=0):
             "colour_shape_acc": mean(out["colour_shape"]), "gcg_all_named": mean(out["gcg_named"]),
             "gcg_phrase_miou": mean(out["gcg_iou"]), "region_caption_acc": mean(out["region"]),
             "region_colour_acc": mean(out["region_colour"]),
-            "everything_recall": mean(out["everything"]),
+            "everything_recall": mean(out["everything"]), "reworded_acc": mean(out["reworded"]),
             "note": f"Python reference pipeline (tools/model train.evaluate), {scenes} held-out scenes at real sizes, "
                     f"seeds {seed}..{seed + scenes - 1}"}
 
