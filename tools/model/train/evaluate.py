@@ -114,6 +114,7 @@ def evaluate(model, tok, scenes, seed=0):
                            "region_colour", "everything", "reworded")}
     for s in range(scenes):
         scene, rng = make_scene(seed + s), np.random.default_rng(seed + s)
+        # eval_reworded last: the measures before it draw from rng as they did before it existed
         for fn in (eval_refer, eval_questions, eval_gcg, eval_region, eval_everything, eval_count_many, eval_reworded):
             fn(model, tok, scene, rng, out)
     mean = lambda xs: round(float(np.mean(xs)), 4) if xs else None
