@@ -308,19 +308,12 @@ def multi_turn(scene, rng, turns=3):
 
 def _rewordings():
     """Each first wording of a count, colour or shape question -> all its wordings."""
-    out = {}
-    for attribute, values in ((None, [None]), ("shape", SHAPES), ("colour", COLOURS)):
-        for v in values:
-            forms = [f.format(v=v) for f in COUNT_WORDINGS[attribute]]
-            out[forms[0]] = forms
-    for shape in SHAPES:
-        for spelling in ("color", "colour"):
-            forms = [f.format(spelling=spelling, shape=shape) for f in COLOUR_WORDINGS]
-            out[forms[0]] = forms
-    for colour in COLOURS:
-        forms = [f.format(colour=colour) for f in SHAPE_WORDINGS]
-        out[forms[0]] = forms
-    return out
+    families = ((COUNT_WORDINGS[None], [{}]), (COUNT_WORDINGS["shape"], [{"v": s} for s in SHAPES]),
+                (COUNT_WORDINGS["colour"], [{"v": c} for c in COLOURS]),
+                (COLOUR_WORDINGS, [{"spelling": sp, "shape": s} for s in SHAPES for sp in ("color", "colour")]),
+                (SHAPE_WORDINGS, [{"colour": c} for c in COLOURS]))
+    forms = [[t.format(**values) for t in templates] for templates, each in families for values in each]
+    return {f[0]: f for f in forms}
 
 
 REWORDINGS = _rewordings()

@@ -220,14 +220,15 @@ function showReply(turn, reply) {
     list.className = 'segments';
     for (const s of reply.segments) {
       const li = document.createElement('li');
+      const name = `#${s.n} ${s.phrase || '(no phrase)'}`;
       if (s.area === 0) {
-        li.append(`#${s.n} ${s.phrase || '(no phrase)'}: not found in the image`);
+        li.append(`${name}: not found in the image`);
       } else {
         const mask = document.createElement('a');
         mask.href = s.maskUrl;
         mask.target = '_blank';
         mask.textContent = 'mask';
-        li.append(swatch(s.colour), `#${s.n} ${s.phrase || '(no phrase)'}: ${s.area} px, score ${s.score.toFixed(2)}, bbox ${s.bbox.join(',')} `, mask);
+        li.append(swatch(s.colour), `${name}: ${s.area} px, score ${s.score.toFixed(2)}, bbox ${s.bbox.join(',')} `, mask);
       }
       list.append(li);
     }
